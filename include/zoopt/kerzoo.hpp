@@ -1,0 +1,23 @@
+// zoopt: zeroth-order optimizers for fine-tuning. The one header users include.
+#pragma once
+
+#include "zoopt/core/config.hpp"
+#include "zoopt/core/error.hpp"
+#include "zoopt/core/storage.hpp"
+#include "zoopt/random/philox.hpp"
+#include "zoopt/sampler/gaussian.hpp"
+#include "zoopt/sampler/noise.hpp"
+#include "zoopt/sampler/rademacher.hpp"
+#include "zoopt/params/parameter_set.hpp"
+#include "zoopt/kernel/kernel.hpp"
+#include "zoopt/kernel/range_schedule.hpp"
+#include "zoopt/estimator/difference.hpp"
+#include "zoopt/backend/cpu_backend.hpp"
+#include "zoopt/optimizer/step_engine.hpp"
+#include "zoopt/optimizer/zo_optimizer.hpp"
+#include "zoopt/optimizer/mezo.hpp"
+#include "zoopt/optimizer/kerzoo.hpp"
+#include "zoopt/callbacks/callbacks.hpp"
+#include "zoopt/callbacks/csv_logger.hpp"
+#include "zoopt/callbacks/early_stop.hpp"
+#include "zoopt/callbacks/progress_bar.hpp"

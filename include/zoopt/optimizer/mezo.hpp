@@ -1,0 +1,66 @@
+// MeZO / ZO-SGD: the two-point ZO baseline with in-place seeded perturbation.
+#pragma once
+
+#include <cmath>
+#include <cstdint>
+
+#include "zoopt/estimator/difference.hpp"
+#include "zoopt/optimizer/zo_optimizer.hpp"
+#include "zoopt/sampler/gaussian.hpp"
+
+namespace zoopt {
+
+/// MeZO (Malladi et al., 2023). Per step, for each of n directions z_i
+/// regenerated from (seed, step, i):
+///   L+ = L(theta + eps z_i),  L- = L(theta - eps z_i),
+///   g_i = (L+ - L-) / (2 eps),
+///   theta <- theta - lr ((1/n) sum_i g_i z_i + weight_decay * theta).
+/// E[g z] = grad L + (eps^2/2) grad(Laplacian L) + O(eps^4): an O(eps^2) bias.
+///
+/// Memory: the parameters plus O(n) scalars and the restore journal (see
+/// CpuBackend). Passes over the parameters per step: 2n + 1 with the central
+/// difference (3 for n = 1: +eps z, -eps z, restore fused with the update),
+/// n + 1 with ForwardDifference.
+template <Real T, class Sampler = GaussianSampler, class Estimator = CentralDifference>
+class MeZO : public ZerothOrderOptimizer<MeZO<T, Sampler, Estimator>, T, Sampler, Estimator> {
+  using Base = ZerothOrderOptimizer<MeZO<T, Sampler, Estimator>, T, Sampler, Estimator>;
+  friend Base;
+
+ public:
+  /// Settings; the defaults are the MeZO paper's for full fine-tuning of
+  /// large language models (small problems want a much larger lr).
+  struct Params {
+    double lr = 1e-6;            ///< learning rate eta (>= 0)
+    double eps = 1e-3;           ///< perturbation scale (> 0)
+    std::uint32_t directions = 1;///< directions n per step (>= 1)
+    std::uint64_t seed = 0;      ///< noise seed; same seed, same trajectory
+    double weight_decay = 0.0;   ///< lambda (>= 0), on spans that opt in
+
+    /// Throws std::invalid_argument naming the first invalid field.
+    void check() const {
+      detail::require(std::isfinite(lr) && lr >= 0.0, "MeZO::Params", "lr",
+                      "must be finite and >= 0");
+      detail::require(std::isfinite(eps) && eps > 0.0, "MeZO::Params", "eps",
+                      "must be finite and > 0");
+      detail::require(directions >= 1, "MeZO::Params", "directions", "must be >= 1");
+      detail::require(std::isfinite(weight_decay) && weight_decay >= 0.0, "MeZO::Params",
+                      "weight_decay", "must be finite and >= 0");
+    }
+  };
+
+  explicit MeZO(Params params = {}) : Base((params.check(), params.directions)), p_(params) {}
+
+  [[nodiscard]] const Params& params() const noexcept { return p_; }
+
+ private:
+  [[nodiscard]] StepSettings settings(std::uint64_t step) const {
+    return StepSettings{p_.seed, step, p_.directions, p_.eps, p_.lr, p_.weight_decay};
+  }
+  [[nodiscard]] DirectionDraw draw(std::uint64_t, std::uint32_t) const {
+    return DirectionDraw{p_.eps, 1.0};
+  }
+
+  Params p_;
+};
+
+}  // namespace zoopt

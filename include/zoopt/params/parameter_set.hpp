@@ -1,0 +1,102 @@
+// Parameters: one contiguous span, or an ordered list of named spans (the
+// tensors of a model). Every element has a global index = the offset of its
+// span (sum of the sizes of the spans before it) + its position in the span.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <span>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "zoopt/core/error.hpp"
+
+namespace zoopt {
+
+/// What a backend needs to know about one span: where it lives, its global
+/// offset, whether weight decay applies, and a per-span perturbation scale
+/// (1 except for block-scaled samplers such as the ZO Fine-tuner's).
+template <class T>
+struct SpanView {
+  T* data = nullptr;
+  std::size_t size = 0;
+  std::uint64_t offset = 0;
+  bool weight_decay = true;
+  double scale = 1.0;
+};
+
+/// Options of one span in a ParameterSet.
+struct SpanOptions {
+  /// Apply the optimizer's weight decay to this span (false for biases and
+  /// norms, the usual opt-out).
+  bool weight_decay = true;
+};
+
+/// An ordered list of named, non-overlapping spans. The set only refers to
+/// the user's memory; it never copies or owns parameters.
+template <class T>
+class ParameterSet {
+ public:
+  ParameterSet() = default;
+
+  /// Appends a span. Throws std::invalid_argument if the name is empty or
+  /// already used, the span is empty, or it overlaps a span already added.
+  ParameterSet& add(std::string name, std::span<T> data, SpanOptions options = {}) {
+    detail::require(!name.empty(), "ParameterSet::add", "name", "must not be empty");
+    detail::require(!data.empty(), "ParameterSet::add", "data",
+                    "(span '" + name + "') must not be empty");
+    const auto lo = reinterpret_cast<std::uintptr_t>(data.data());
+    const auto hi = lo + data.size_bytes();
+    for (std::size_t i = 0; i < views_.size(); ++i) {
+      detail::require(names_[i] != name, "ParameterSet::add", "name",
+                      "'" + name + "' is already in the set");
+      const auto vlo = reinterpret_cast<std::uintptr_t>(views_[i].data);
+      const auto vhi = vlo + views_[i].size * sizeof(T);
+      detail::require(hi <= vlo || lo >= vhi, "ParameterSet::add", "data",
+                      "(span '" + name + "') overlaps span '" + names_[i] + "'");
+    }
+    views_.push_back(SpanView<T>{data.data(), data.size(), total_, options.weight_decay, 1.0});
+    names_.push_back(std::move(name));
+    total_ += data.size();
+    return *this;
+  }
+
+  [[nodiscard]] std::size_t size() const noexcept { return views_.size(); }
+  [[nodiscard]] bool empty() const noexcept { return views_.empty(); }
+  /// Total element count over all spans.
+  [[nodiscard]] std::uint64_t elements() const noexcept { return total_; }
+  [[nodiscard]] const std::string& name(std::size_t i) const { return names_.at(i); }
+  [[nodiscard]] std::span<T> span(std::size_t i) const {
+    return {views_.at(i).data, views_.at(i).size};
+  }
+  [[nodiscard]] const SpanOptions options(std::size_t i) const {
+    return SpanOptions{views_.at(i).weight_decay};
+  }
+  /// Index of the span called `name`; throws std::out_of_range if absent.
+  [[nodiscard]] std::size_t index_of(const std::string& name) const {
+    for (std::size_t i = 0; i < names_.size(); ++i) {
+      if (names_[i] == name) return i;
+    }
+    throw std::out_of_range("ParameterSet: no span named '" + name + "'");
+  }
+  /// The backend view of all spans, in order of increasing offset.
+  [[nodiscard]] std::span<SpanView<T>> views() noexcept { return views_; }
+  [[nodiscard]] std::span<const SpanView<T>> views() const noexcept { return views_; }
+
+  /// Calls f(name, span) for every span in order.
+  template <class F>
+  void for_each(F&& f) const {
+    for (std::size_t i = 0; i < views_.size(); ++i) {
+      std::invoke(f, names_[i], std::span<T>(views_[i].data, views_[i].size));
+    }
+  }
+
+ private:
+  std::vector<SpanView<T>> views_;
+  std::vector<std::string> names_;
+  std::uint64_t total_ = 0;
+};
+
+}  // namespace zoopt
