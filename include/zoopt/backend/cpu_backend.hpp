@@ -33,6 +33,8 @@ namespace zoopt {
 
 template <class T, class Sampler>
 class CpuBackend {
+  static_assert(Real<T>, "zoopt::CpuBackend: T must be float or double");
+
  public:
   using C = compute_t<T>;
 

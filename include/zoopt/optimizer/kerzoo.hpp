@@ -4,6 +4,7 @@
 #include <cmath>
 #include <cstdint>
 
+#include "zoopt/backend/cpu_backend.hpp"
 #include "zoopt/estimator/difference.hpp"
 #include "zoopt/kernel/kernel.hpp"
 #include "zoopt/kernel/range_schedule.hpp"
@@ -25,9 +26,17 @@ namespace zoopt {
 ///
 /// Memory and passes: as MeZO (2n + 1 passes per step with the central
 /// difference), plus one Philox call per direction for rho.
-template <Real T, class Sampler = GaussianSampler, class Estimator = CentralDifference>
-class KerZOO : public ZerothOrderOptimizer<KerZOO<T, Sampler, Estimator>, T, Sampler, Estimator> {
-  using Base = ZerothOrderOptimizer<KerZOO<T, Sampler, Estimator>, T, Sampler, Estimator>;
+///
+/// Template parameters: T the parameter type (float, double), Sampler the
+/// direction law (GaussianSampler, RademacherSampler), Estimator
+/// (CentralDifference, ForwardDifference), Backend where the passes run
+/// (CpuBackend; the CUDA backend for device memory).
+template <class T, class Sampler = GaussianSampler, class Estimator = CentralDifference,
+          class Backend = CpuBackend<T, Sampler>>
+class KerZOO : public ZerothOrderOptimizer<KerZOO<T, Sampler, Estimator, Backend>, T, Sampler, Estimator,
+                                        Backend> {
+  using Base =
+      ZerothOrderOptimizer<KerZOO<T, Sampler, Estimator, Backend>, T, Sampler, Estimator, Backend>;
   friend Base;
 
  public:
@@ -58,7 +67,8 @@ class KerZOO : public ZerothOrderOptimizer<KerZOO<T, Sampler, Estimator>, T, Sam
     }
   };
 
-  explicit KerZOO(Params params = {}) : Base((params.check(), params.directions)), p_(std::move(params)) {}
+  explicit KerZOO(Params params = {}, Backend backend = Backend{})
+      : Base((params.check(), params.directions), std::move(backend)), p_(std::move(params)) {}
 
   [[nodiscard]] const Params& params() const noexcept { return p_; }
 

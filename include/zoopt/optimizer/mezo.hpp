@@ -4,6 +4,7 @@
 #include <cmath>
 #include <cstdint>
 
+#include "zoopt/backend/cpu_backend.hpp"
 #include "zoopt/estimator/difference.hpp"
 #include "zoopt/optimizer/zo_optimizer.hpp"
 #include "zoopt/sampler/gaussian.hpp"
@@ -21,9 +22,17 @@ namespace zoopt {
 /// CpuBackend). Passes over the parameters per step: 2n + 1 with the central
 /// difference (3 for n = 1: +eps z, -eps z, restore fused with the update),
 /// n + 1 with ForwardDifference.
-template <Real T, class Sampler = GaussianSampler, class Estimator = CentralDifference>
-class MeZO : public ZerothOrderOptimizer<MeZO<T, Sampler, Estimator>, T, Sampler, Estimator> {
-  using Base = ZerothOrderOptimizer<MeZO<T, Sampler, Estimator>, T, Sampler, Estimator>;
+///
+/// Template parameters: T the parameter type (float, double), Sampler the
+/// direction law (GaussianSampler, RademacherSampler), Estimator
+/// (CentralDifference, ForwardDifference), Backend where the passes run
+/// (CpuBackend; the CUDA backend for device memory).
+template <class T, class Sampler = GaussianSampler, class Estimator = CentralDifference,
+          class Backend = CpuBackend<T, Sampler>>
+class MeZO : public ZerothOrderOptimizer<MeZO<T, Sampler, Estimator, Backend>, T, Sampler, Estimator,
+                                        Backend> {
+  using Base =
+      ZerothOrderOptimizer<MeZO<T, Sampler, Estimator, Backend>, T, Sampler, Estimator, Backend>;
   friend Base;
 
  public:
@@ -48,7 +57,8 @@ class MeZO : public ZerothOrderOptimizer<MeZO<T, Sampler, Estimator>, T, Sampler
     }
   };
 
-  explicit MeZO(Params params = {}) : Base((params.check(), params.directions)), p_(params) {}
+  explicit MeZO(Params params = {}, Backend backend = Backend{})
+      : Base((params.check(), params.directions), std::move(backend)), p_(std::move(params)) {}
 
   [[nodiscard]] const Params& params() const noexcept { return p_; }
 

@@ -1,5 +1,15 @@
 // The schedule of one ZO step: which points are evaluated, in which order,
 // and the passes that move the parameters between them.
+//
+// A step runs in three phases so that a distributed driver can exchange
+// scalars between them (a single process simply runs them back to back):
+//   1. evaluate(): move to each point of directions [first, last), call the
+//      loss, record the values. On failure the parameters are restored and
+//      the failure is kept instead of thrown.
+//   2. coefficients(): projected gradient * kernel weight / n per direction,
+//      from the (possibly all-reduced) loss values.
+//   3. finish(): one pass that restores and applies the update with all n
+//      coefficients (possibly gathered from other processes).
 #pragma once
 
 #include <cmath>
@@ -35,82 +45,129 @@ struct StepSettings {
   double weight_decay = 0.0;
 };
 
-/// What a finished step produced: the mean loss and every projected
-/// gradient coefficient (after weighting, before the 1/n average). The
-/// coefficients and the step key are all a replay needs.
-struct StepOutcome {
-  double mean_loss = 0.0;
-  std::uint32_t evaluations = 0;
-};
-
-/// Runs steps on a backend. Holds only O(n) scratch, reserved up front.
+/// Runs steps on a backend. Holds only O(n) scratch, reserved up front, so a
+/// step allocates nothing.
 template <class T, class Estimator, class Backend>
 class StepEngine {
  public:
-  explicit StepEngine(std::uint32_t directions) {
+  explicit StepEngine(std::uint32_t directions, Backend backend = Backend{})
+      : backend_(std::move(backend)) {
     terms_.reserve(directions + 1);
     coefficients_.reserve(directions);
+    draws_.reserve(directions);
+    losses_.reserve(2 * static_cast<std::size_t>(directions) + 1);
   }
 
   Backend& backend() noexcept { return backend_; }
   const Backend& backend() const noexcept { return backend_; }
-  /// Projected-gradient coefficient of each direction in the last step
-  /// (g_i * weight_i / n): the update was theta -= lr * sum_i c_i s z_i.
-  [[nodiscard]] std::span<const double> coefficients() const noexcept { return coefficients_; }
 
+  /// Loss values of the last evaluate(), in evaluation order: L(theta0) first
+  /// if the estimator uses it, then L+ (and L- for the central difference)
+  /// of each evaluated direction. A distributed driver may overwrite them
+  /// with all-reduced values before coefficients().
+  [[nodiscard]] std::span<double> losses() noexcept { return losses_; }
+  /// Per-direction coefficients c_i = g_i * weight_i / n of the last step:
+  /// the update was theta -= lr * (sum_i c_i s z_i + lambda theta).
+  [[nodiscard]] std::span<const double> last_coefficients() const noexcept { return coefficients_; }
+
+  /// Phase 1. Returns false if the loss threw or returned NaN/Inf; the
+  /// parameters then hold their pre-step bits and failure() says why.
   template <class Loss, class Arg, class Draw>
-  StepOutcome run(Loss& loss, const Arg& arg, std::span<const SpanView<T>> views,
-                  const StepSettings& s, Draw&& draw) {
-    coefficients_.clear();
+  bool evaluate(Loss& loss, const Arg& arg, std::span<const SpanView<T>> views,
+                const StepSettings& s, Draw&& draw, std::uint32_t first, std::uint32_t last) {
+    losses_.clear();
+    draws_.clear();
+    failure_ = nullptr;
     at_ = Position{};
-    double sum = 0.0;
-    std::uint32_t count = 0;
-
-    auto evaluate = [&](std::uint32_t direction, const char* where) {
+    auto point = [&](std::uint32_t direction, const char* where) {
       double value = 0.0;
       try {
         value = detail::call_loss(loss, arg);
       } catch (...) {
-        abort(views, s);
-        throw;
+        failure_ = std::current_exception();
       }
-      if (!std::isfinite(value)) {
-        abort(views, s);
-        throw NonFiniteLoss("zoopt: loss returned " + std::to_string(value) + " at step " +
-                            std::to_string(s.step) + ", direction " + std::to_string(direction) +
-                            " (" + where + "); parameters restored to their pre-step values");
+      if (!failure_ && !std::isfinite(value)) {
+        failure_ = std::make_exception_ptr(NonFiniteLoss(
+            "zoopt: loss returned " + std::to_string(value) + " at step " +
+            std::to_string(s.step) + ", direction " + std::to_string(direction) + " (" + where +
+            "); parameters restored to their pre-step values"));
       }
-      sum += value;
-      ++count;
-      return value;
+      if (failure_) {
+        abort(views, s);
+        return false;
+      }
+      losses_.push_back(value);
+      return true;
     };
-
-    double base = 0.0;
-    if constexpr (Estimator::evaluates_base) base = evaluate(0, "unperturbed point");
-    for (std::uint32_t i = 0; i < s.directions; ++i) {
+    if constexpr (Estimator::evaluates_base) {
+      if (!point(first, "unperturbed point")) return false;
+    }
+    for (std::uint32_t i = first; i < last; ++i) {
       const DirectionDraw d = draw(i);
+      draws_.push_back(d);
       go_to(views, s, i, d.h);
-      const double plus = evaluate(i, "+h");
-      double other = base;
+      if (!point(i, "+h")) return false;
       if constexpr (!Estimator::evaluates_base) {
         go_to(views, s, i, -d.h);
-        other = evaluate(i, "-h");
+        if (!point(i, "-h")) return false;
       }
-      coefficients_.push_back(Estimator::projected(plus, other, s.eps) * d.weight /
-                              static_cast<double>(s.directions));
     }
+    return true;
+  }
 
+  /// Why the last evaluate() failed (null if it did not).
+  [[nodiscard]] std::exception_ptr failure() const noexcept { return failure_; }
+
+  /// Phase 2: coefficients of directions [first, last) written to out[i].
+  void coefficients(const StepSettings& s, std::uint32_t first, std::uint32_t last,
+                    std::span<double> out) const {
+    const std::size_t base = Estimator::evaluates_base ? 1 : 0;
+    const double scale = 1.0 / static_cast<double>(s.directions);
+    for (std::uint32_t i = first; i < last; ++i) {
+      const std::size_t k = i - first;
+      const std::size_t at = base + k * Estimator::points_per_direction;
+      const double other = Estimator::evaluates_base ? losses_[0] : losses_[at + 1];
+      out[i] = Estimator::projected(losses_[at], other, s.eps) * draws_[k].weight * scale;
+    }
+  }
+
+  /// Phase 3: one pass that restores theta0 and applies
+  /// theta = theta0 - lr (sum_i c_i s z_i + lambda theta0) for all n
+  /// directions. `coefficients` has one entry per direction.
+  void finish(std::span<const SpanView<T>> views, const StepSettings& s,
+              std::span<const double> coefficients) {
     terms_.clear();
     bool merged = false;
-    for (std::uint32_t i = 0; i < s.directions; ++i) {
+    for (std::uint32_t i = 0; i < coefficients.size(); ++i) {
       const bool here = at_.valid && at_.direction == i;
       merged = merged || here;
-      terms_.push_back(Term{i, here ? at_.coef : 0.0, coefficients_[i]});
+      terms_.push_back(Term{i, here ? at_.coef : 0.0, coefficients[i]});
     }
     if (at_.valid && !merged) terms_.push_back(Term{at_.direction, at_.coef, 0.0});
     backend_.update(views, s.seed, s.step, terms_, s.lr, s.weight_decay);
     at_ = Position{};
-    return StepOutcome{sum / count, count};
+  }
+
+  /// Restores theta0 (for a driver that must give up after evaluate()).
+  void abort(std::span<const SpanView<T>> views, const StepSettings& s) noexcept {
+    terms_.clear();
+    if (at_.valid) terms_.push_back(Term{at_.direction, at_.coef, 0.0});
+    backend_.restore(views, s.seed, s.step, terms_);
+    at_ = Position{};
+  }
+
+  /// All three phases on one process. Returns the mean loss; rethrows a
+  /// failure after the parameters are restored.
+  template <class Loss, class Arg, class Draw>
+  double run(Loss& loss, const Arg& arg, std::span<const SpanView<T>> views,
+             const StepSettings& s, Draw&& draw) {
+    if (!evaluate(loss, arg, views, s, draw, 0, s.directions)) std::rethrow_exception(failure_);
+    coefficients_.assign(s.directions, 0.0);
+    coefficients(s, 0, s.directions, coefficients_);
+    finish(views, s, coefficients_);
+    double sum = 0.0;
+    for (const double v : losses_) sum += v;
+    return sum / static_cast<double>(losses_.size());
   }
 
  private:
@@ -133,16 +190,12 @@ class StepEngine {
     at_ = Position{true, direction, coef};
   }
 
-  void abort(std::span<const SpanView<T>> views, const StepSettings& s) noexcept {
-    terms_.clear();
-    if (at_.valid) terms_.push_back(Term{at_.direction, at_.coef, 0.0});
-    backend_.restore(views, s.seed, s.step, terms_);
-    at_ = Position{};
-  }
-
   Backend backend_;
   std::vector<Term> terms_;
   std::vector<double> coefficients_;
+  std::vector<DirectionDraw> draws_;
+  std::vector<double> losses_;
+  std::exception_ptr failure_;
   Position at_;
 };
 

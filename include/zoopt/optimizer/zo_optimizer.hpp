@@ -1,6 +1,11 @@
 // Shared machinery of the ZO optimizers: step() on a span or a parameter set,
 // optimize() with callbacks, counters. A concrete optimizer (MeZO, KerZOO, ...)
-// derives from it (CRTP) and supplies settings() and draw().
+// derives from it (CRTP) and supplies
+//   StepSettings settings(std::uint64_t step) const;
+//   DirectionDraw draw(std::uint64_t step, std::uint32_t direction) const;
+// and optionally
+//   std::span<const SpanView<T>> prepare(std::span<const SpanView<T>> views);
+// which may return per-step views (e.g. with per-span scales) of its own.
 #pragma once
 
 #include <array>
@@ -10,7 +15,6 @@
 #include <span>
 #include <utility>
 
-#include "zoopt/backend/cpu_backend.hpp"
 #include "zoopt/callbacks/callbacks.hpp"
 #include "zoopt/core/error.hpp"
 #include "zoopt/core/storage.hpp"
@@ -19,13 +23,14 @@
 
 namespace zoopt {
 
-template <class Derived, Real T, class Sampler, class Estimator>
+template <class Derived, class T, class Sampler, class Estimator, class Backend>
 class ZerothOrderOptimizer {
  public:
   using value_type = T;
   using sampler_type = Sampler;
   using estimator_type = Estimator;
-  using backend_type = CpuBackend<T, Sampler>;
+  using backend_type = Backend;
+  using engine_type = StepEngine<T, Estimator, Backend>;
 
   /// Passes over parameter memory per step for n directions (central: 2n+1,
   /// forward: n+1). The reference MeZO makes 4 for n = 1.
@@ -99,28 +104,44 @@ class ZerothOrderOptimizer {
   void set_step_count(std::uint64_t t) noexcept { step_ = t; }
   /// Loss evaluations made by this optimizer.
   [[nodiscard]] std::uint64_t forward_passes() const noexcept { return forward_passes_; }
-  /// The last step's per-direction gradient coefficients.
+  /// The last step's per-direction coefficients c_i (theta -= lr sum c_i z_i).
   [[nodiscard]] std::span<const double> last_coefficients() const noexcept {
-    return engine_.coefficients();
+    return engine_.last_coefficients();
   }
-  /// Access to the backend (journal statistics).
   [[nodiscard]] const backend_type& backend() const noexcept { return engine_.backend(); }
+  [[nodiscard]] backend_type& backend() noexcept { return engine_.backend(); }
+  /// The step engine, for drivers that run its phases themselves
+  /// (distributed steps); ordinary users call step().
+  [[nodiscard]] engine_type& engine() noexcept { return engine_; }
+  /// Settings and direction draws of step t, as step() would use them.
+  [[nodiscard]] StepSettings settings_at(std::uint64_t t) const {
+    return static_cast<const Derived&>(*this).settings(t);
+  }
+  [[nodiscard]] DirectionDraw draw_at(std::uint64_t t, std::uint32_t i) const {
+    return static_cast<const Derived&>(*this).draw(t, i);
+  }
+  /// Counts a step run by an external driver (advances the noise key).
+  void record_step(std::uint64_t evaluations) noexcept {
+    forward_passes_ += evaluations;
+    ++step_;
+  }
 
  protected:
-  explicit ZerothOrderOptimizer(std::uint32_t directions) : engine_(directions) {}
+  explicit ZerothOrderOptimizer(std::uint32_t directions, Backend backend = Backend{})
+      : engine_(directions, std::move(backend)) {}
 
- private:
   template <class Loss, class Arg>
   double run(Loss& loss, const Arg& arg, std::span<const SpanView<T>> views) {
     auto& self = static_cast<Derived&>(*this);
+    if constexpr (requires { self.prepare(views); }) views = self.prepare(views);
     const StepSettings settings = self.settings(step_);
-    const StepOutcome out = engine_.run(loss, arg, views, settings,
-                                        [&](std::uint32_t i) { return self.draw(step_, i); });
-    forward_passes_ += out.evaluations;
-    ++step_;
-    return out.mean_loss;
+    const double mean = engine_.run(loss, arg, views, settings,
+                                    [&](std::uint32_t i) { return self.draw(step_, i); });
+    record_step(engine_.losses().size());
+    return mean;
   }
 
+ private:
   StepEngine<T, Estimator, backend_type> engine_;
   std::uint64_t step_ = 0;
   std::uint64_t forward_passes_ = 0;
