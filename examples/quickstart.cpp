@@ -1,18 +1,30 @@
+// Quickstart: fine-tune a vector with MeZO and KerZOO through the one header.
 #include <zoopt/kerzoo.hpp>
+
 #include <cstdio>
+#include <span>
 #include <vector>
+
 int main() {
-  std::vector<float> x(1000, 1.0f);
-  auto loss = [](std::span<const float> p) { double s = 0; for (float v : p) s += double(v) * v; return s; };
-  zoopt::MeZO<float> m({.lr = 1e-4, .eps = 1e-3});
-  auto r = m.optimize(loss, std::span<float>(x), 500, zoopt::EarlyStop({.patience=0,.target=1.0}));
-  std::printf("mezo %g\n", r.final_loss);
-  zoopt::KerZOO<float> k({.lr = 1e-4, .eps = 1e-3});
-  std::vector<float> y(1000, 1.0f);
-  r = k.optimize(loss, std::span<float>(y), 500);
-  std::printf("kerzoo %g journal %zu\n", r.final_loss, k.backend().journal_size());
-  zoopt::ParameterSet<double> ps; std::vector<double> a(10,1), b(7,2);
-  ps.add("a", a).add("b", b, {.weight_decay=false});
-  zoopt::MeZO<double, zoopt::RademacherSampler> md({.lr=1e-2});
-  md.step([] { return 1.0; }, ps);
+  // Your loss: zoopt calls it with the parameters already perturbed in place.
+  auto loss = [](std::span<const float> p) {
+    double s = 0.0;
+    for (float v : p) s += 0.5 * double(v) * v;
+    return s;
+  };
+
+  std::vector<float> a(200, 1.0f);
+  zoopt::MeZO<float> mezo({.lr = 3e-3, .eps = 1e-3, .seed = 42});
+  const auto rm = mezo.optimize(loss, std::span<float>(a), 1000, zoopt::ProgressBar("mezo  "));
+
+  std::vector<float> b(200, 1.0f);
+  zoopt::KerZOO<float> kerzoo({.lr = 3e-3, .eps = 1e-3, .directions = 3, .seed = 42});
+  const auto rk = kerzoo.optimize(loss, std::span<float>(b), 1000, zoopt::ProgressBar("kerzoo"));
+
+  std::printf("initial loss %.1f\n", 100.0);
+  std::printf("MeZO   loss %.4f after %llu forward passes\n", rm.final_loss,
+              static_cast<unsigned long long>(rm.forward_passes));
+  std::printf("KerZOO loss %.4f after %llu forward passes\n", rk.final_loss,
+              static_cast<unsigned long long>(rk.forward_passes));
+  return 0;
 }

@@ -1,0 +1,8 @@
+#!/usr/bin/env bash
+# Installs what is missing, builds everything (Release) and runs all tests.
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
+bash "$ZOOPT_ROOT/scripts/install-deps.sh"
+cmake -S "$ZOOPT_ROOT" -B "$ZOOPT_BUILD" -DCMAKE_BUILD_TYPE=Release
+cmake --build "$ZOOPT_BUILD" -j "$ZOOPT_JOBS"
+ctest --test-dir "$ZOOPT_BUILD" --output-on-failure -j "$ZOOPT_JOBS" "$@"
