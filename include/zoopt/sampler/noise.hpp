@@ -24,6 +24,25 @@ ZOOPT_HD inline void noise_block(const NoiseKey& key, std::uint64_t block, C (&z
   Sampler::generate(w, z);
 }
 
+/// Blocks per chunk of the CPU passes: 64 blocks = 256 elements.
+inline constexpr int kChunkBlocks = 64;
+inline constexpr int kChunkElements = 4 * kChunkBlocks;
+
+/// The noise of elements 4*first_block .. 4*first_block + 4*Blocks - 1, the
+/// same values as noise_block, generated a chunk at a time so that the
+/// Philox rounds and the sampler vectorise.
+template <class Sampler, class C, int Blocks = kChunkBlocks>
+inline void noise_chunk(const NoiseKey& key, std::uint64_t first_block, C (&z)[4 * Blocks]) {
+  std::uint32_t w[4][Blocks];
+  random::philox_chunk<Blocks>(key, first_block, w);
+  for (int b = 0; b < Blocks; ++b) {
+    const std::uint32_t words[4] = {w[0][b], w[1][b], w[2][b], w[3][b]};
+    C out[4];
+    Sampler::generate(words, out);
+    for (int k = 0; k < 4; ++k) z[4 * b + k] = out[k];
+  }
+}
+
 /// Noise of one element with global index g (slow path; passes use blocks).
 template <class Sampler, class C>
 ZOOPT_HD inline C noise_at(const NoiseKey& key, std::uint64_t g) {
