@@ -20,10 +20,14 @@ namespace detail {
 __device__ inline float mul_rn(float a, float b) { return __fmul_rn(a, b); }
 __device__ inline float add_rn(float a, float b) { return __fadd_rn(a, b); }
 __device__ inline float div_rn(float a, float b) { return __fdiv_rn(a, b); }
+__device__ inline std::uint32_t float_bits(float x) { return __float_as_uint(x); }
+__device__ inline float bits_float(std::uint32_t b) { return __uint_as_float(b); }
 #else
 inline float mul_rn(float a, float b) { return a * b; }
 inline float add_rn(float a, float b) { return a + b; }
 inline float div_rn(float a, float b) { return a / b; }
+inline std::uint32_t float_bits(float x) { return std::bit_cast<std::uint32_t>(x); }
+inline float bits_float(std::uint32_t b) { return std::bit_cast<float>(b); }
 #endif
 
 /// -2 ln(u) for u = k 2^-24, k in [1, 2^24]. With u = m 2^e, m in
@@ -31,8 +35,8 @@ inline float div_rn(float a, float b) { return a / b; }
 /// s = (m - 1)/(m + 1), |s| <= 0.172 (truncation below 1e-9 relative).
 ZOOPT_HD inline float minus_two_log(std::uint32_t k) {
   const float u = mul_rn(static_cast<float>(static_cast<int>(k)), 0x1p-24f);  // exact
-  const std::uint32_t bits = std::bit_cast<std::uint32_t>(u);
-  const float m1 = std::bit_cast<float>((bits & 0x007fffffu) | 0x3f800000u);  // [1, 2)
+  const std::uint32_t bits = float_bits(u);
+  const float m1 = bits_float((bits & 0x007fffffu) | 0x3f800000u);  // [1, 2)
   const int big = static_cast<int>(m1 > 1.41421356f);
   const float m = mul_rn(m1, add_rn(1.0f, mul_rn(-0.5f, static_cast<float>(big))));  // exact
   const int e = static_cast<int>(bits >> 23) - 127 + big;
@@ -54,7 +58,7 @@ ZOOPT_HD inline float minus_two_log(std::uint32_t k) {
 /// steps y <- y (3/2 - x y^2 / 2) (relative error ~1e-7), then x y.
 /// sqrt(0) = 0.
 ZOOPT_HD inline float sqrt_newton(float x) {
-  float y = std::bit_cast<float>(0x5f375a86 - (std::bit_cast<std::int32_t>(x) >> 1));
+  float y = bits_float(0x5f375a86u - (float_bits(x) >> 1));
   const float half_x = mul_rn(0.5f, x);
   y = mul_rn(y, add_rn(1.5f, -mul_rn(half_x, mul_rn(y, y))));
   y = mul_rn(y, add_rn(1.5f, -mul_rn(half_x, mul_rn(y, y))));
@@ -85,10 +89,10 @@ ZOOPT_HD inline void sincos_turn(std::uint32_t j, float& sin_out, float& cos_out
   // q = 0: (s, c); 1: (c, -s); 2: (-s, -c); 3: (-c, s).
   const std::uint32_t swap = 0u - static_cast<std::uint32_t>(q & 1);
   const std::uint32_t flip = static_cast<std::uint32_t>(q & 2) << 30;
-  const std::uint32_t bs = std::bit_cast<std::uint32_t>(s);
-  const std::uint32_t bc = std::bit_cast<std::uint32_t>(c);
-  sin_out = std::bit_cast<float>(((bs & ~swap) | (bc & swap)) ^ flip);
-  cos_out = std::bit_cast<float>(((bc & ~swap) | ((bs ^ 0x80000000u) & swap)) ^ flip);
+  const std::uint32_t bs = float_bits(s);
+  const std::uint32_t bc = float_bits(c);
+  sin_out = bits_float(((bs & ~swap) | (bc & swap)) ^ flip);
+  cos_out = bits_float(((bc & ~swap) | ((bs ^ 0x80000000u) & swap)) ^ flip);
 }
 
 }  // namespace detail
