@@ -17,6 +17,7 @@
 #include "zoopt/optimizer/zo_optimizer.hpp"
 #include "zoopt/optimizer/mezo.hpp"
 #include "zoopt/optimizer/kerzoo.hpp"
+#include "zoopt/learned/learned.hpp"
 #include "zoopt/callbacks/callbacks.hpp"
 #include "zoopt/callbacks/csv_logger.hpp"
 #include "zoopt/callbacks/early_stop.hpp"

@@ -1,0 +1,8 @@
+// ZO Fine-tuner: learned block-wise perturbation scales (networks, saved-model
+// file, deployment optimizer, meta-trainer).
+#pragma once
+
+#include "zoopt/learned/meta_trainer.hpp"
+#include "zoopt/learned/pert_nn.hpp"
+#include "zoopt/learned/perturbation_model.hpp"
+#include "zoopt/learned/zo_finetuner.hpp"
