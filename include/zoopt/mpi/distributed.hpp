@@ -1,0 +1,520 @@
+// Distributed ZO steps over MPI that exchange only scalars.
+//
+// Every rank holds a full replica of the parameters. Noise is a pure function
+// of (seed, step, direction, global index), so any rank can regenerate any
+// direction: the ranks never exchange a parameter-sized buffer, only loss
+// values and per-direction coefficients.
+//
+//   Parallelism::data        every rank evaluates all n directions on its own
+//                            data shard; the raw loss values are all-reduced
+//                            (gathered, then summed in rank order and divided
+//                            by the rank count, so every rank gets the same
+//                            bits); every rank applies the same update.
+//   Parallelism::directions  the n directions are split into contiguous
+//                            blocks, one per rank, evaluated on the same
+//                            batch; the ranks gather the n coefficients and
+//                            every rank applies the same full update. A step
+//                            costs about 2 ceil(n / p) forward passes of wall
+//                            time instead of 2n.
+//
+// Both modes exchange one MPI_Iallgatherv per step whose first value per rank
+// is a status, so a NaN/Inf loss or an exception on one rank is known to all
+// ranks in the same exchange: every rank restores its parameters and throws
+// the same error. Every collective has a deadline (see communicator.hpp).
+#pragma once
+
+#include <algorithm>
+#include <array>
+#include <bit>
+#include <chrono>
+#include <cmath>
+#include <cstdint>
+#include <cstdio>
+#include <cstring>
+#include <exception>
+#include <limits>
+#include <span>
+#include <stdexcept>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "zoopt/callbacks/callbacks.hpp"
+#include "zoopt/core/error.hpp"
+#include "zoopt/detail/loss_call.hpp"
+#include "zoopt/mpi/communicator.hpp"
+#include "zoopt/mpi/error.hpp"
+#include "zoopt/optimizer/step_engine.hpp"
+#include "zoopt/params/parameter_set.hpp"
+
+namespace zoopt::mpi {
+
+/// How a step is split across ranks.
+enum class Parallelism : std::uint8_t {
+  data = 0,       ///< each rank: all directions on its own data shard
+  directions = 1  ///< each rank: a contiguous block of directions, same batch
+};
+
+/// Settings of a Distributed driver, the same on every rank.
+struct Options {
+  Parallelism parallelism = Parallelism::data;  ///< how a step is split across ranks
+  /// Compare a hash of every replica's parameters every this many steps of
+  /// this driver (0: never; the first step always checks). A mismatch throws
+  /// ReplicaDivergence on every rank. Costs one read of the parameters and
+  /// one allgather of 8 * 11 bytes per rank.
+  std::uint64_t check_every = 100;
+  /// Deadline of each collective in seconds (finite, > 0); a rank that waits
+  /// longer aborts the job with a "zoopt::mpi: ... timed out" message.
+  double timeout_seconds = Communicator::default_timeout_seconds;
+  /// Exit code given to MPI_Abort on a missed deadline or an MPI error.
+  int abort_code = Communicator::default_abort_code;
+  /// The ranks taking part (duplicated internally; the user's messages on it
+  /// never mix with zoopt's).
+  MPI_Comm comm = MPI_COMM_WORLD;
+
+  /// Throws std::invalid_argument naming the first invalid field.
+  void check() const {
+    zoopt::detail::require(
+        parallelism == Parallelism::data || parallelism == Parallelism::directions,
+        "zoopt::mpi::Options", "parallelism", "must be data or directions");
+    zoopt::detail::require(std::isfinite(timeout_seconds) && timeout_seconds > 0.0,
+                           "zoopt::mpi::Options", "timeout_seconds", "must be finite and > 0");
+  }
+};
+
+/// Contiguous block [first, last) of the n directions owned by `rank` of
+/// `ranks`: the first n % ranks ranks get one direction more than the others.
+[[nodiscard]] inline std::pair<std::uint32_t, std::uint32_t> direction_block(std::uint32_t n,
+                                                                             int rank,
+                                                                             int ranks) noexcept {
+  const auto p = static_cast<std::uint32_t>(ranks);
+  const auto r = static_cast<std::uint32_t>(rank);
+  const std::uint32_t base = n / p;
+  const std::uint32_t extra = n % p;
+  const std::uint32_t first = r * base + std::min(r, extra);
+  return {first, first + base + (r < extra ? 1u : 0u)};
+}
+
+/// A cheap 64-bit hash of the parameters' bits (and of the span sizes): four
+/// independent multiply-xor lanes over 8-byte words, one read of the
+/// parameters. Any single changed word always changes the hash.
+template <class T>
+[[nodiscard]] std::uint64_t parameter_hash(std::span<const SpanView<T>> views) noexcept {
+  constexpr std::uint64_t prime = 0x9e3779b97f4a7c15ULL;  // odd: a bijection mod 2^64
+  std::uint64_t lane[4] = {0x243f6a8885a308d3ULL, 0x13198a2e03707344ULL, 0xa4093822299f31d0ULL,
+                           0x082efa98ec4e6c89ULL};
+  auto mix = [&](int j, std::uint64_t w) { lane[j] = (lane[j] ^ w) * prime; };
+  for (const SpanView<T>& v : views) {
+    const auto* bytes = reinterpret_cast<const unsigned char*>(v.data);
+    const std::size_t n = v.size * sizeof(T);
+    std::size_t i = 0;
+    for (; i + 32 <= n; i += 32) {
+      std::uint64_t w[4];
+      std::memcpy(w, bytes + i, 32);
+      mix(0, w[0]);
+      mix(1, w[1]);
+      mix(2, w[2]);
+      mix(3, w[3]);
+    }
+    for (; i + 8 <= n; i += 8) {
+      std::uint64_t w;
+      std::memcpy(&w, bytes + i, 8);
+      mix(0, w);
+    }
+    std::uint64_t tail = 0;
+    std::memcpy(&tail, bytes + i, n - i);
+    mix(1, tail);
+    mix(2, static_cast<std::uint64_t>(v.size));
+  }
+  std::uint64_t h = 0;
+  for (const std::uint64_t l : lane) {
+    h ^= l;
+    h ^= h >> 31;
+    h *= 0xbf58476d1ce4e5b9ULL;
+    h ^= h >> 29;
+  }
+  return h;
+}
+
+/// Runs an optimizer's steps over MPI. `Optimizer` is a zoopt optimizer that
+/// exposes its step engine (MeZO, KerZOO, ...); the driver keeps a reference
+/// to it, and the optimizer's step counter advances with every step.
+///
+/// Per step, this rank moves a payload of 8 bytes per value (see Traffic):
+///   data:       1 + m values,   m = 2n (central) or n + 1 (forward difference)
+///   directions: 1 + m_r + k_r values, k_r = this rank's directions,
+///               m_r = 2 k_r (central) or k_r + 1 (forward)
+/// sent to each of the p - 1 other ranks, and receives theirs: for KerZOO with
+/// n = 3 on 2 ranks: 56 bytes each way per step (data); 56 bytes sent and 32
+/// received by rank 0, the reverse on rank 1 (directions). Steps that check the replicas add 88
+/// bytes per peer. None of it depends on the parameter count.
+///
+/// Every rank must call step() (or optimize(), check_replicas()) the same
+/// number of times, in the same order, with the same optimizer settings and
+/// parameter shapes; a disagreement found by the first step's check throws
+/// SetupMismatch on every rank. Construction is collective.
+template <class Optimizer>
+class Distributed {
+ public:
+  using optimizer_type = Optimizer;
+  using T = typename Optimizer::value_type;
+  using Estimator = typename Optimizer::estimator_type;
+
+  /// Collective over options.comm. Throws std::invalid_argument for invalid
+  /// options and std::logic_error if MPI is not initialised.
+  explicit Distributed(Optimizer& optimizer, Options options = {})
+      : opt_(optimizer),
+        options_((options.check(), options)),
+        comm_(options.comm, options.timeout_seconds, options.abort_code) {
+    const auto p = static_cast<std::size_t>(comm_.size());
+    counts_.resize(p);
+    displacements_.resize(p);
+    fingerprints_.resize(p * fingerprint_words);
+  }
+
+  [[nodiscard]] int rank() const noexcept { return comm_.rank(); }
+  [[nodiscard]] int size() const noexcept { return comm_.size(); }
+  [[nodiscard]] const Options& options() const noexcept { return options_; }
+  [[nodiscard]] Optimizer& optimizer() noexcept { return opt_; }
+  [[nodiscard]] Communicator& communicator() noexcept { return comm_; }
+
+  /// Directions [first, last) this rank evaluates in a step with n
+  /// directions (all of them in data mode).
+  [[nodiscard]] std::pair<std::uint32_t, std::uint32_t> my_directions(std::uint32_t n) const {
+    if (options_.parallelism == Parallelism::data) return {0u, n};
+    return direction_block(n, comm_.rank(), comm_.size());
+  }
+
+  /// Per-direction coefficients c_i of the last completed step, the same on
+  /// every rank (theta -= lr (sum_i c_i z_i + lambda theta)).
+  [[nodiscard]] std::span<const double> last_coefficients() const noexcept { return coefficients_; }
+
+  /// Payload of the last step (including its replica check, or the failure
+  /// exchange of a step that threw).
+  [[nodiscard]] const Traffic& last_step_traffic() const noexcept { return last_; }
+  /// Payload of all steps and checks of this driver.
+  [[nodiscard]] const Traffic& total_traffic() const noexcept { return comm_.traffic(); }
+
+  /// One distributed step on a span; the loss is called as
+  /// loss(std::span<const T>) or loss(), on this rank's shard in data mode.
+  /// Returns the same mean loss on every rank (data mode: the mean of the
+  /// all-reduced values; directions mode: the mean of all ranks' values).
+  /// Throws zoopt::NonFiniteLoss (a NaN/Inf loss on any rank) or
+  /// RemoteFailure (an exception on any rank) on every rank, with the
+  /// parameters holding their pre-step bits and the step counter unchanged.
+  template <class Loss>
+  requires zoopt::detail::LossFor<Loss, std::span<const T>>
+  double step(Loss&& loss, std::span<T> params) {
+    zoopt::detail::require(!params.empty(), "zoopt::mpi::Distributed::step", "params",
+                           "must not be an empty span");
+    const std::array<SpanView<T>, 1> views = {SpanView<T>{params.data(), params.size()}};
+    const std::span<const T> arg(params.data(), params.size());
+    return run(loss, arg, std::span<const SpanView<T>>(views));
+  }
+
+  /// One distributed step on a parameter set; the loss is called as
+  /// loss(const ParameterSet<T>&) or loss().
+  template <class Loss>
+  requires zoopt::detail::LossFor<Loss, ParameterSet<T>>
+  double step(Loss&& loss, ParameterSet<T>& params) {
+    zoopt::detail::require(!params.empty(), "zoopt::mpi::Distributed::step", "params",
+                           "must hold at least one span");
+    return run(loss, params, std::span<const SpanView<T>>(params.views()));
+  }
+
+  /// Up to `steps` steps with callbacks, as Optimizer::optimize. Every rank
+  /// sees the same step losses, so callbacks that stop early (EarlyStop)
+  /// stop every rank at the same step. forward_passes counts this rank's
+  /// loss evaluations.
+  template <class Loss, class Params, class... Callbacks>
+  OptimizeResult optimize(Loss&& loss, Params&& params, std::size_t steps,
+                          Callbacks&&... callbacks) {
+    using clock = std::chrono::steady_clock;
+    const auto start = clock::now();
+    const std::uint64_t passes0 = opt_.forward_passes();
+    OptimizeResult result;
+    result.best_loss = std::numeric_limits<double>::infinity();
+    (zoopt::detail::callback_begin(callbacks, steps), ...);
+    for (std::size_t i = 0; i < steps; ++i) {
+      const double value = step(loss, params);
+      result.steps = i + 1;
+      result.final_loss = value;
+      result.best_loss = std::min(result.best_loss, value);
+      const StepReport report{i,
+                              steps,
+                              opt_.step_count(),
+                              value,
+                              opt_.forward_passes(),
+                              std::chrono::duration<double>(clock::now() - start).count()};
+      bool stop = false;
+      ((stop = zoopt::detail::callback_step(callbacks, report) || stop), ...);
+      if (stop) {
+        result.stopped_early = i + 1 < steps;
+        break;
+      }
+    }
+    result.forward_passes = opt_.forward_passes() - passes0;
+    result.seconds = std::chrono::duration<double>(clock::now() - start).count();
+    (zoopt::detail::callback_end(callbacks, result), ...);
+    return result;
+  }
+
+  /// Collective: compares the settings, step counter, parameter shapes and
+  /// parameter hash of every rank. Throws SetupMismatch or ReplicaDivergence
+  /// on every rank when they differ.
+  void check_replicas(std::span<const T> params) {
+    const std::array<SpanView<T>, 1> views = {
+        SpanView<T>{const_cast<T*>(params.data()), params.size()}};
+    verify(std::span<const SpanView<T>>(views), Check::on_request);
+  }
+  void check_replicas(const ParameterSet<T>& params) { verify(params.views(), Check::on_request); }
+
+ private:
+  static constexpr std::size_t fingerprint_words = 11;
+  enum class Check { before_first_step, after_step, on_request };
+  static constexpr double status_ok = 0.0;
+  static constexpr double status_nonfinite = 1.0;
+  static constexpr double status_exception = 2.0;
+
+  // Values rank r contributes to the step's exchange.
+  [[nodiscard]] std::uint64_t payload_of(int r, std::uint32_t n) const {
+    const auto [first, last] = options_.parallelism == Parallelism::data
+                                   ? std::pair<std::uint32_t, std::uint32_t>{0u, n}
+                                   : direction_block(n, r, comm_.size());
+    const std::uint64_t k = last - first;
+    const std::uint64_t losses =
+        (Estimator::evaluates_base ? 1 : 0) + k * Estimator::points_per_direction;
+    return 1 + losses + (options_.parallelism == Parallelism::directions ? k : 0);
+  }
+
+  template <class Loss, class Arg>
+  double run(Loss& loss, const Arg& arg, std::span<const SpanView<T>> views) {
+    // Optimizers with per-step views of their own (per-span scales) expose
+    // them through a public prepare_views().
+    if constexpr (requires { opt_.prepare_views(views); }) views = opt_.prepare_views(views);
+    const Traffic before = comm_.traffic();
+    struct Finally {
+      Distributed& self;
+      const Traffic& before;
+      ~Finally() {
+        self.last_ = self.comm_.traffic() - before;
+        self.comm_.set_step(-1);
+      }
+    } finally{*this, before};
+
+    const std::uint64_t t = opt_.step_count();
+    comm_.set_step(static_cast<std::int64_t>(t));
+    const StepSettings s = opt_.settings_at(t);
+    if (!verified_) {
+      verify(views, Check::before_first_step);
+      verified_ = true;
+      // The optimizer's warning about an eps rounded away by the storage
+      // type, where it has one: the replicas are identical, so rank 0 alone
+      // checks and warns.
+      if constexpr (requires { opt_.check_eps(views, s.eps); }) {
+        if (comm_.rank() == 0) opt_.check_eps(views, s.eps);
+      }
+    }
+    const std::uint32_t n = s.directions;
+    const int p = comm_.size();
+    const int me = comm_.rank();
+    const bool by_data = options_.parallelism == Parallelism::data;
+    const auto [first, last] = my_directions(n);
+    auto& engine = opt_.engine();
+
+    const bool ok = engine.evaluate(
+        loss, arg, views, s, [&](std::uint32_t i) { return opt_.draw_at(t, i); }, first, last);
+
+    // Pack [status, losses, (coefficients)] for the exchange.
+    std::uint64_t total = 0;
+    for (int r = 0; r < p; ++r) {
+      const auto i = static_cast<std::size_t>(r);
+      counts_[i] = payload_of(r, n);
+      displacements_[i] = total;
+      total += counts_[i];
+    }
+    const std::size_t mine = counts_[static_cast<std::size_t>(me)];
+    coefficients_.assign(n, 0.0);
+    send_.assign(mine, 0.0);
+    if (ok) {
+      const std::span<double> losses = engine.losses();
+      std::copy(losses.begin(), losses.end(), send_.begin() + 1);
+      if (!by_data) {
+        engine.coefficients(s, first, last, coefficients_);
+        std::copy(coefficients_.begin() + first, coefficients_.begin() + last,
+                  send_.begin() + 1 + static_cast<std::ptrdiff_t>(losses.size()));
+      }
+    } else {
+      send_[0] = failure_kind(engine.failure());
+    }
+    recv_.resize(total);
+    comm_.allgatherv(send_, counts_, recv_, "the step's loss values and coefficients");
+
+    for (int r = 0; r < p; ++r) {
+      const double status = recv_[displacements_[static_cast<std::size_t>(r)]];
+      if (status != status_ok) fail(views, s, ok, r, status);
+    }
+
+    double sum = 0.0;
+    std::size_t count = 0;
+    if (by_data) {
+      // Deterministic all-reduce: rank order, then one division.
+      const std::span<double> losses = engine.losses();
+      for (std::size_t j = 0; j < losses.size(); ++j) {
+        double v = 0.0;
+        for (int r = 0; r < p; ++r) v += recv_[displacements_[static_cast<std::size_t>(r)] + 1 + j];
+        losses[j] = v / static_cast<double>(p);
+      }
+      engine.coefficients(s, 0, n, coefficients_);
+      for (const double v : losses) sum += v;
+      count = losses.size();
+    } else {
+      // Mean over the values a single process would have evaluated: the
+      // unperturbed loss once (rank 0's), then every direction's points.
+      const std::size_t base = Estimator::evaluates_base ? 1 : 0;
+      if (base) {
+        sum += recv_[displacements_[0] + 1];
+        ++count;
+      }
+      for (int r = 0; r < p; ++r) {
+        const auto [f, l] = direction_block(n, r, p);
+        const std::size_t at = displacements_[static_cast<std::size_t>(r)] + 1;
+        const std::size_t m = base + (l - f) * Estimator::points_per_direction;
+        for (std::size_t j = base; j < m; ++j) sum += recv_[at + j];
+        count += m - base;
+        for (std::uint32_t i = f; i < l; ++i) coefficients_[i] = recv_[at + m + (i - f)];
+      }
+    }
+    engine.finish(views, s, coefficients_);
+    opt_.record_step(engine.losses().size());
+    ++steps_;
+    if (options_.check_every != 0 && steps_ % options_.check_every == 0) {
+      verify(views, Check::after_step);
+    }
+    return sum / static_cast<double>(count);
+  }
+
+  static double failure_kind(const std::exception_ptr& failure) {
+    try {
+      std::rethrow_exception(failure);
+    } catch (const NonFiniteLoss&) {
+      return status_nonfinite;
+    } catch (...) {
+      return status_exception;
+    }
+  }
+
+  static std::string describe(const std::exception_ptr& failure) {
+    try {
+      std::rethrow_exception(failure);
+    } catch (const NonFiniteLoss& e) {
+      return e.what();
+    } catch (const std::exception& e) {
+      return std::string("the loss threw: ") + e.what();
+    } catch (...) {
+      return "the loss threw an exception that is not a std::exception";
+    }
+  }
+
+  // Every rank: restore, learn the failing rank's message, throw the same
+  // error.
+  [[noreturn]] void fail(std::span<const SpanView<T>> views, const StepSettings& s, bool ok,
+                         int origin, double kind) {
+    if (ok) opt_.engine().abort(views, s);
+    std::string message;
+    if (comm_.rank() == origin) message = describe(opt_.engine().failure());
+    message = comm_.broadcast(std::move(message), origin, "the failing rank's error message");
+    const std::string text = "zoopt::mpi: rank " + std::to_string(origin) + " of " +
+                             std::to_string(comm_.size()) + " failed at step " +
+                             std::to_string(s.step) + ": " + message +
+                             " [every rank restored its parameters]";
+    if (kind == status_nonfinite) throw NonFiniteLoss(text);
+    throw RemoteFailure(origin, text);
+  }
+
+  // Gathers every rank's fingerprint and throws on a difference.
+  void verify(std::span<const SpanView<T>> views, Check when) {
+    const std::uint64_t t = opt_.step_count();
+    const StepSettings s = opt_.settings_at(t);
+    std::uint64_t elements = 0;
+    for (const SpanView<T>& v : views) elements += v.size;
+    const std::uint64_t layout = sizeof(T) | (Estimator::evaluates_base ? 1u : 0u) << 8 |
+                                 static_cast<std::uint64_t>(Estimator::points_per_direction) << 16;
+    const std::array<std::uint64_t, fingerprint_words> mine = {
+        static_cast<std::uint64_t>(options_.parallelism),
+        s.directions,
+        s.seed,
+        t,
+        elements,
+        views.size(),
+        std::bit_cast<std::uint64_t>(s.eps),
+        std::bit_cast<std::uint64_t>(s.lr),
+        std::bit_cast<std::uint64_t>(s.weight_decay),
+        layout,
+        parameter_hash<T>(views)};
+    static constexpr const char* fields[fingerprint_words] = {"the parallel mode",
+                                                              "the number of directions",
+                                                              "the seed",
+                                                              "the step counter",
+                                                              "the parameter count",
+                                                              "the number of spans",
+                                                              "eps",
+                                                              "lr",
+                                                              "weight_decay",
+                                                              "the type/estimator",
+                                                              "the parameter hash"};
+    comm_.allgather(mine, fingerprints_, "the replica check");
+    const int p = comm_.size();
+    for (std::size_t f = 0; f < fingerprint_words; ++f) {
+      for (int r = 1; r < p; ++r) {
+        const std::uint64_t a = fingerprints_[f];
+        const std::uint64_t b = fingerprints_[static_cast<std::size_t>(r) * fingerprint_words + f];
+        if (a == b) continue;
+        const std::string at = when == Check::before_first_step ? "before step " + std::to_string(t)
+                               : when == Check::after_step ? "after step " + std::to_string(t - 1)
+                                                           : "at step " + std::to_string(t);
+        const std::string head = "zoopt::mpi: ranks disagree on " + std::string(fields[f]) +
+                                 " (checked " + at + "): rank 0 has " + show(f, a) + ", rank " +
+                                 std::to_string(r) + " has " + show(f, b);
+        if (f + 1 == fingerprint_words) {
+          throw ReplicaDivergence(
+              head +
+              "; the replicas' parameters are no longer bitwise identical (different "
+              "initialisation, parameters changed outside step(), or ranks built with "
+              "different floating-point settings)");
+        }
+        throw SetupMismatch(head +
+                            "; every rank must use the same optimizer settings, parallel mode, "
+                            "parameter shapes and number of steps");
+      }
+    }
+  }
+
+  // Fields 0-5 are counts, 6-8 the bits of doubles, 9-10 bit patterns.
+  static std::string show(std::size_t field, std::uint64_t v) {
+    char buf[40];
+    if (field <= 5) {
+      std::snprintf(buf, sizeof buf, "%llu", static_cast<unsigned long long>(v));
+    } else if (field <= 8) {
+      std::snprintf(buf, sizeof buf, "%.17g", std::bit_cast<double>(v));
+    } else {
+      std::snprintf(buf, sizeof buf, "0x%016llx", static_cast<unsigned long long>(v));
+    }
+    return buf;
+  }
+
+  Optimizer& opt_;
+  Options options_;
+  Communicator comm_;
+  std::vector<std::uint64_t> counts_;
+  std::vector<std::uint64_t> displacements_;
+  std::vector<std::uint64_t> fingerprints_;
+  std::vector<double> coefficients_;
+  std::vector<double> send_;
+  std::vector<double> recv_;
+  Traffic last_;
+  std::uint64_t steps_ = 0;
+  bool verified_ = false;
+};
+
+}  // namespace zoopt::mpi
