@@ -16,10 +16,15 @@ class NonFiniteLoss : public std::runtime_error {
 namespace detail {
 
 /// Throws std::invalid_argument("<where>: <field> <what>") unless `ok`.
-inline void require(bool ok, const char* where, const char* field, const std::string& what) {
+/// The const char* overload builds no string on success, so checks on the
+/// step path allocate nothing.
+inline void require(bool ok, const char* where, const char* field, const char* what) {
   if (!ok) {
     throw std::invalid_argument(std::string(where) + ": " + field + " " + what);
   }
+}
+inline void require(bool ok, const char* where, const char* field, const std::string& what) {
+  require(ok, where, field, what.c_str());
 }
 
 }  // namespace detail
