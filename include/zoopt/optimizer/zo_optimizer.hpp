@@ -5,7 +5,11 @@
 //   DirectionDraw draw(std::uint64_t step, std::uint32_t direction) const;
 // and optionally
 //   std::span<const SpanView<T>> prepare(std::span<const SpanView<T>> views);
-// which may return per-step views (e.g. with per-span scales) of its own.
+// which may return per-step views (e.g. with per-span scales) of its own, and
+//   void save_extra_state(std::vector<double>& out) const;
+//   void load_extra_state(std::span<const double> in);
+// if it carries state beyond the step and forward-pass counters (see
+// OptimizerState).
 #pragma once
 
 #include <array>
@@ -13,11 +17,16 @@
 #include <cstdint>
 #include <limits>
 #include <span>
+#include <sstream>
+#include <string>
 #include <utility>
+#include <vector>
 
 #include "zoopt/callbacks/callbacks.hpp"
+#include "zoopt/checkpoint/state.hpp"
 #include "zoopt/core/error.hpp"
 #include "zoopt/core/storage.hpp"
+#include "zoopt/core/warning.hpp"
 #include "zoopt/optimizer/step_engine.hpp"
 #include "zoopt/params/parameter_set.hpp"
 
@@ -126,6 +135,74 @@ class ZerothOrderOptimizer {
     ++step_;
   }
 
+  /// Sets the loss-evaluation counter (resuming a run).
+  void set_forward_passes(std::uint64_t n) noexcept { forward_passes_ = n; }
+
+  /// The resumable state: counters plus what the concrete optimizer adds via
+  /// save_extra_state (nothing for MeZO and KerZOO).
+  [[nodiscard]] OptimizerState state() const {
+    OptimizerState s{step_, forward_passes_, {}};
+    const auto& self = static_cast<const Derived&>(*this);
+    if constexpr (requires(std::vector<double>& out) { self.save_extra_state(out); }) {
+      self.save_extra_state(s.extra);
+    }
+    return s;
+  }
+  /// Restores a state() taken from an optimizer with the same settings.
+  /// Throws std::invalid_argument naming `extra` if the state carries values
+  /// this optimizer does not define (or, via load_extra_state, the wrong
+  /// number of them); the counters are then left unchanged.
+  void set_state(const OptimizerState& s) {
+    auto& self = static_cast<Derived&>(*this);
+    if constexpr (requires(std::span<const double> in) { self.load_extra_state(in); }) {
+      self.load_extra_state(std::span<const double>(s.extra));
+    } else {
+      detail::require(s.extra.empty(), "ZerothOrderOptimizer::set_state", "extra",
+                      "must be empty for this optimizer (got " + std::to_string(s.extra.size()) +
+                          " values)");
+    }
+    step_ = s.step;
+    forward_passes_ = s.forward_passes;
+  }
+
+  /// Where warnings go (default: an empty sink, i.e. std::cerr).
+  void set_warning_sink(WarningSink sink) { warning_sink_ = std::move(sink); }
+  /// Share of parameters (default 0.1) above which the first step warns that
+  /// eps is below half an ulp of the stored values. Throws
+  /// std::invalid_argument naming `share` outside [0, 1].
+  void set_eps_warning_share(double share) {
+    detail::require(share >= 0.0 && share <= 1.0, "ZerothOrderOptimizer::set_eps_warning_share",
+                    "share", "must be in [0, 1]");
+    eps_warning_share_ = share;
+  }
+  /// Checks eps against the spacing of the stored parameters (one read of
+  /// them) and warns once per optimizer when eps * |span scale| is below
+  /// half an ulp for more than the warning share of the elements: such
+  /// perturbations are rounded away and the estimate sees only noise.
+  /// step() calls it on its first step; a driver that runs the engine phases
+  /// itself calls it before its first step. Returns the share found (0 if
+  /// the backend cannot measure it).
+  double check_eps(std::span<const SpanView<T>> views, double eps) {
+    eps_checked_ = true;
+    double share = 0.0;
+    if constexpr (requires { engine_.backend().fraction_below_half_ulp(views, eps); }) {
+      share = engine_.backend().fraction_below_half_ulp(views, eps);
+      if (share > eps_warning_share_ && !eps_warned_) {
+        eps_warned_ = true;
+        std::ostringstream msg;
+        msg << "eps = " << eps << " is below half an ulp of " << 100.0 * share
+            << "% of the parameters (storage type " << storage_name() << "); perturbations "
+            << "of those elements are rounded away. Use a larger eps or wider storage.";
+        detail::emit_warning(warning_sink_, msg.str());
+      }
+    }
+    return share;
+  }
+  /// Per-span scales of the views the last step used (1 unless the
+  /// optimizer scales spans, as the ZO Fine-tuner does), in span order:
+  /// what an update log needs to replay that step. O(number of spans).
+  [[nodiscard]] std::span<const double> last_scales() const noexcept { return last_scales_; }
+
  protected:
   explicit ZerothOrderOptimizer(std::uint32_t directions, Backend backend = Backend{})
       : engine_(directions, std::move(backend)) {}
@@ -135,6 +212,9 @@ class ZerothOrderOptimizer {
     auto& self = static_cast<Derived&>(*this);
     if constexpr (requires { self.prepare(views); }) views = self.prepare(views);
     const StepSettings settings = self.settings(step_);
+    if (!eps_checked_) check_eps(views, settings.eps);
+    last_scales_.resize(views.size());
+    for (std::size_t i = 0; i < views.size(); ++i) last_scales_[i] = views[i].scale;
     const double mean = engine_.run(loss, arg, views, settings,
                                     [&](std::uint32_t i) { return self.draw(step_, i); });
     record_step(engine_.losses().size());
@@ -145,6 +225,13 @@ class ZerothOrderOptimizer {
   StepEngine<T, Estimator, backend_type> engine_;
   std::uint64_t step_ = 0;
   std::uint64_t forward_passes_ = 0;
+  WarningSink warning_sink_;
+  double eps_warning_share_ = 0.1;
+  bool eps_checked_ = false;
+  bool eps_warned_ = false;
+  std::vector<double> last_scales_;
+
+  static const char* storage_name() { return storage_traits<T>::name; }
 };
 
 }  // namespace zoopt

@@ -1,0 +1,164 @@
+// Little-endian byte encoding, CRC-32 and file helpers shared by the update
+// log and checkpoint formats.
+#pragma once
+
+#include <array>
+#include <bit>
+#include <cstdint>
+#include <cstring>
+#include <fstream>
+#include <ios>
+#include <iterator>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace zoopt {
+
+/// Thrown when an update log or checkpoint file is corrupt, truncated, of an
+/// unknown version, or cannot be read or written. The message names the file
+/// (or "<stream>"), the byte offset and the field.
+class FormatError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+namespace detail::bin {
+
+/// CRC-32 (IEEE 802.3, reflected polynomial 0xEDB88320, initial value and
+/// final xor 0xFFFFFFFF): crc32("123456789") = 0xCBF43926.
+inline std::uint32_t crc32(const unsigned char* p, std::size_t n, std::uint32_t crc = 0) {
+  static constexpr auto table = [] {
+    std::array<std::uint32_t, 256> t{};
+    for (std::uint32_t i = 0; i < 256; ++i) {
+      std::uint32_t c = i;
+      for (int k = 0; k < 8; ++k) c = (c & 1u) != 0u ? 0xEDB88320u ^ (c >> 1) : c >> 1;
+      t[i] = c;
+    }
+    return t;
+  }();
+  crc = ~crc;
+  for (std::size_t i = 0; i < n; ++i) crc = table[(crc ^ p[i]) & 0xffu] ^ (crc >> 8);
+  return ~crc;
+}
+
+/// Appends little-endian values to a byte buffer.
+class Writer {
+ public:
+  std::vector<unsigned char>& bytes() noexcept { return buf_; }
+  [[nodiscard]] std::size_t size() const noexcept { return buf_.size(); }
+
+  void u8(std::uint8_t v) { buf_.push_back(v); }
+  void u16(std::uint16_t v) { le(v); }
+  void u32(std::uint32_t v) { le(v); }
+  void u64(std::uint64_t v) { le(v); }
+  void f64(double v) { le(std::bit_cast<std::uint64_t>(v)); }
+  void raw(const void* p, std::size_t n) {
+    const auto* b = static_cast<const unsigned char*>(p);
+    buf_.insert(buf_.end(), b, b + n);
+  }
+  /// u16 length + bytes; throws std::invalid_argument over 65535 bytes.
+  void str(std::string_view s, const char* field) {
+    if (s.size() > 0xffffu) {
+      throw std::invalid_argument(std::string("zoopt: ") + field + " is longer than 65535 bytes");
+    }
+    u16(static_cast<std::uint16_t>(s.size()));
+    raw(s.data(), s.size());
+  }
+  /// CRC-32 of bytes [from, size()).
+  [[nodiscard]] std::uint32_t crc_from(std::size_t from) const {
+    return crc32(buf_.data() + from, buf_.size() - from);
+  }
+
+ private:
+  template <class U>
+  void le(U v) {
+    for (std::size_t i = 0; i < sizeof(U); ++i)
+      buf_.push_back(static_cast<unsigned char>(v >> (8 * i)));
+  }
+  std::vector<unsigned char> buf_;
+};
+
+/// Reads little-endian values from a byte buffer; every read names its field
+/// so a short buffer gives "truncated at byte N while reading <field>".
+class Reader {
+ public:
+  Reader(const std::vector<unsigned char>& buf, std::string source, const char* kind)
+      : buf_(buf), source_(std::move(source)), kind_(kind) {}
+
+  [[nodiscard]] std::size_t pos() const noexcept { return pos_; }
+  [[nodiscard]] std::size_t remaining() const noexcept { return buf_.size() - pos_; }
+  [[nodiscard]] const unsigned char* at(std::size_t p) const noexcept { return buf_.data() + p; }
+
+  std::uint8_t u8(const char* field) { return le<std::uint8_t>(field); }
+  std::uint16_t u16(const char* field) { return le<std::uint16_t>(field); }
+  std::uint32_t u32(const char* field) { return le<std::uint32_t>(field); }
+  std::uint64_t u64(const char* field) { return le<std::uint64_t>(field); }
+  double f64(const char* field) { return std::bit_cast<double>(le<std::uint64_t>(field)); }
+  void raw(void* out, std::size_t n, const char* field) {
+    need(n, field);
+    std::memcpy(out, buf_.data() + pos_, n);
+    pos_ += n;
+  }
+  std::string str(const char* field) {
+    const std::uint16_t n = u16(field);
+    need(n, field);
+    std::string s(reinterpret_cast<const char*>(buf_.data() + pos_), n);
+    pos_ += n;
+    return s;
+  }
+  /// Throws FormatError "<kind> '<source>': <what> (at byte <offset>)".
+  [[noreturn]] void fail(const std::string& what, std::size_t offset) const {
+    throw FormatError(std::string("zoopt: ") + kind_ + " '" + source_ + "': " + what +
+                      " (at byte " + std::to_string(offset) + ")");
+  }
+  void need(std::size_t n, const char* field) const {
+    if (remaining() < n) {
+      fail(std::string("truncated file: ") + std::to_string(n) + " bytes needed for " + field +
+               ", " + std::to_string(remaining()) + " left",
+           pos_);
+    }
+  }
+
+ private:
+  template <class U>
+  U le(const char* field) {
+    need(sizeof(U), field);
+    U v = 0;
+    for (std::size_t i = 0; i < sizeof(U); ++i)
+      v |= static_cast<U>(static_cast<U>(buf_[pos_ + i]) << (8 * i));
+    pos_ += sizeof(U);
+    return v;
+  }
+  const std::vector<unsigned char>& buf_;
+  std::string source_;
+  const char* kind_;
+  std::size_t pos_ = 0;
+};
+
+/// Whole file into memory; FormatError if it cannot be opened or read.
+inline std::vector<unsigned char> read_file(const std::string& path, const char* kind) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in)
+    throw FormatError(std::string("zoopt: ") + kind + " '" + path + "': cannot open for reading");
+  std::vector<unsigned char> bytes((std::istreambuf_iterator<char>(in)),
+                                   std::istreambuf_iterator<char>());
+  if (in.bad()) throw FormatError(std::string("zoopt: ") + kind + " '" + path + "': read error");
+  return bytes;
+}
+
+/// Writes the buffer to `path` (truncating); FormatError on failure.
+inline void write_file(const std::string& path, const std::vector<unsigned char>& bytes,
+                       const char* kind) {
+  std::ofstream out(path, std::ios::binary | std::ios::trunc);
+  if (!out)
+    throw FormatError(std::string("zoopt: ") + kind + " '" + path + "': cannot open for writing");
+  out.write(reinterpret_cast<const char*>(bytes.data()),
+            static_cast<std::streamsize>(bytes.size()));
+  out.flush();
+  if (!out) throw FormatError(std::string("zoopt: ") + kind + " '" + path + "': write error");
+}
+
+}  // namespace detail::bin
+}  // namespace zoopt

@@ -1,0 +1,51 @@
+// Names that identify an optimizer configuration in update logs and
+// checkpoints.
+#pragma once
+
+#include <string>
+#include <type_traits>
+
+#include "zoopt/optimizer/kerzoo.hpp"
+#include "zoopt/optimizer/mezo.hpp"
+
+namespace zoopt {
+
+namespace detail {
+template <class>
+struct is_mezo : std::false_type {};
+template <class T, class S, class E, class B>
+struct is_mezo<MeZO<T, S, E, B>> : std::true_type {};
+template <class>
+struct is_kerzoo : std::false_type {};
+template <class T, class S, class E, class B>
+struct is_kerzoo<KerZOO<T, S, E, B>> : std::true_type {};
+}  // namespace detail
+
+/// "mezo", "kerzoo/<kernel name>", or Opt::name for an optimizer that
+/// defines a static `name` (the ZO Fine-tuner: "zo-finetuner"); "custom"
+/// otherwise.
+template <class Opt>
+std::string optimizer_identity(const Opt& opt) {
+  if constexpr (detail::is_mezo<Opt>::value) {
+    return "mezo";
+  } else if constexpr (detail::is_kerzoo<Opt>::value) {
+    return "kerzoo/" + opt.params().kernel.name();
+  } else if constexpr (requires { Opt::name; }) {
+    return std::string(Opt::name);
+  } else {
+    return "custom";
+  }
+}
+
+/// The update rounding an optimizer's backend uses (nearest when the backend
+/// does not say).
+template <class Opt>
+Rounding backend_rounding(const Opt& opt) {
+  if constexpr (requires { opt.backend().rounding(); }) {
+    return opt.backend().rounding();
+  } else {
+    return Rounding::nearest;
+  }
+}
+
+}  // namespace zoopt
