@@ -219,3 +219,54 @@ TEST_CASE("learned: ZOFineTuner rejects bad settings and mismatched models untou
                     Catch::Contains("3 blocks"));
   CHECK(lone == std::vector<float>(7, 1.0f));
 }
+
+TEST_CASE("learned: ZOFineTuner resumes from its state bit for bit", "[learned][finetuner]") {
+  // Networks that depend on their inputs, so the loss/scale history matters:
+  // a resumed run that forgot it would see L+- = 0 and s = 1 and diverge.
+  Net<float> probe(3);
+  zoopt::PerturbationModel model = zoopt::PerturbationModel::unit(probe.set, 2);
+  std::mt19937_64 g(11);
+  for (std::size_t i = 0; i < model.size(); ++i) {
+    for (int k = 0; k < 64; ++k)
+      model.block(i).net.w2(k) = static_cast<double>(g() >> 11) * 0x1p-53 - 0.5;
+    model.block(i).net.b2 = 2.0;
+  }
+  zoopt::ZOFineTuner<float>::Params p;
+  p.lr = 0.02;
+  p.seed = 21;
+  auto loss = [](const zoopt::ParameterSet<float>& q) { return test_loss(q); };
+
+  Net<float> straight(3);
+  zoopt::ZOFineTuner<float> a(p, model, straight.set);
+  for (int t = 0; t < 10; ++t) a.step(loss, straight.set);
+
+  Net<float> resumed(3);
+  zoopt::OptimizerState state;
+  {
+    zoopt::ZOFineTuner<float> first(p, model, resumed.set);
+    for (int t = 0; t < 4; ++t) first.step(loss, resumed.set);
+    state = first.state();
+    REQUIRE(state.extra.size() == model.size() + 2);
+  }
+  zoopt::ZOFineTuner<float> second(p, model, resumed.set);
+  second.set_state(state);
+  for (int t = 4; t < 10; ++t) second.step(loss, resumed.set);
+  CHECK(std::memcmp(straight.x.data(), resumed.x.data(), straight.x.size() * sizeof(float)) == 0);
+  CHECK(second.step_count() == a.step_count());
+
+  // Forgetting the history changes the trajectory (the test can fail).
+  Net<float> forgetful(3);
+  {
+    zoopt::ZOFineTuner<float> first(p, model, forgetful.set);
+    for (int t = 0; t < 4; ++t) first.step(loss, forgetful.set);
+  }
+  zoopt::ZOFineTuner<float> fresh(p, model, forgetful.set);
+  fresh.set_step_count(4);
+  for (int t = 4; t < 10; ++t) fresh.step(loss, forgetful.set);
+  CHECK(std::memcmp(straight.x.data(), forgetful.x.data(), straight.x.size() * sizeof(float)) !=
+        0);
+
+  std::vector<double> wrong(model.size(), 0.0);
+  CHECK_THROWS_WITH(second.set_state(zoopt::OptimizerState{4, 0, wrong}),
+                    Catch::Contains("extra"));
+}

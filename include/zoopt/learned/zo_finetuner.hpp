@@ -6,6 +6,7 @@
 #include <cmath>
 #include <cstdint>
 #include <span>
+#include <string>
 #include <utility>
 #include <vector>
 
@@ -108,6 +109,28 @@ class ZOFineTuner : public ZerothOrderOptimizer<ZOFineTuner<T, Sampler, Backend>
     loss_plus_ = 0.0;
     loss_minus_ = 0.0;
     std::fill(previous_.begin(), previous_.end(), 1.0);
+  }
+
+  /// Resumable state beyond the counters (OptimizerState::extra):
+  /// [L+_{t-1}, L-_{t-1}, s_{t-1}^(0), ..., s_{t-1}^(B-1)], B + 2 values.
+  void save_extra_state(std::vector<double>& out) const {
+    const_cast<ZOFineTuner*>(this)->sync();  // idempotent: folds a finished step into the history
+    out.clear();
+    out.push_back(loss_plus_);
+    out.push_back(loss_minus_);
+    out.insert(out.end(), previous_.begin(), previous_.end());
+  }
+  /// Restores save_extra_state(); throws std::invalid_argument naming
+  /// `extra` if the size does not match this model's block count.
+  void load_extra_state(std::span<const double> in) {
+    detail::require(in.size() == previous_.size() + 2, "ZOFineTuner::load_extra_state", "extra",
+                    "must hold L+, L- and one previous scale per block (" +
+                        std::to_string(previous_.size() + 2) + " values), got " +
+                        std::to_string(in.size()));
+    loss_plus_ = in[0];
+    loss_minus_ = in[1];
+    std::copy(in.begin() + 2, in.end(), previous_.begin());
+    prepared_ = false;
   }
 
   /// The L+ and L- the next step's networks will see.
