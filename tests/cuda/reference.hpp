@@ -1,0 +1,74 @@
+// Host emulation of the CUDA passes, element by element, with the backend's
+// own per-element functions (zoopt/cuda/element_ops.hpp) and a std::map
+// journal. The host tests check it against CpuBackend; the device tests check
+// the kernels against it (it covers __half and __nv_bfloat16, which
+// CpuBackend does not).
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <span>
+#include <vector>
+
+#include "zoopt/cuda/element_ops.hpp"
+#include "zoopt/params/parameter_set.hpp"
+
+namespace zoopt::cuda::test {
+
+template <class T, class Sampler>
+class ReferencePasses {
+ public:
+  void move(std::span<const SpanView<T>> views, std::uint64_t seed, std::uint64_t step,
+            std::span<const Term> terms) {
+    std::map<std::uint64_t, T> added;
+    each(views, seed, step, terms,
+         [&](std::uint64_t g, T& x, T theta0, float d_after, bool journaled, const SpanView<T>&) {
+           const T next = detail::displaced(theta0, d_after);
+           x = next;
+           if (!journaled && !detail::invertible(next, theta0, d_after)) added[g] = theta0;
+         });
+    journal_.merge(added);
+  }
+
+  void update(std::span<const SpanView<T>> views, std::uint64_t seed, std::uint64_t step,
+              std::span<const Term> terms, double lr, double weight_decay) {
+    const auto eta = static_cast<float>(lr);
+    const auto lambda = static_cast<float>(weight_decay);
+    each(views, seed, step, terms,
+         [&](std::uint64_t, T& x, T theta0, float ghat, bool, const SpanView<T>& v) {
+           x = detail::updated(theta0, ghat, eta, lambda, v.weight_decay && weight_decay != 0.0);
+         });
+    journal_.clear();
+  }
+
+  void restore(std::span<const SpanView<T>> views, std::uint64_t seed, std::uint64_t step,
+               std::span<const Term> terms) {
+    each(views, seed, step, terms,
+         [](std::uint64_t, T& x, T theta0, float, bool, const SpanView<T>&) { x = theta0; });
+    journal_.clear();
+  }
+
+  [[nodiscard]] std::size_t journal_size() const { return journal_.size(); }
+
+ private:
+  template <class Op>
+  void each(std::span<const SpanView<T>> views, std::uint64_t seed, std::uint64_t step,
+            std::span<const Term> terms, Op&& op) {
+    for (const SpanView<T>& v : views) {
+      for (std::uint64_t j = 0; j < v.size; ++j) {
+        const std::uint64_t g = v.offset + j;
+        const detail::Displacement d = detail::displacement_at<Sampler>(
+            terms.data(), static_cast<std::uint32_t>(terms.size()), seed, step, v.scale, g);
+        T& x = v.data[j];
+        const auto it = journal_.find(g);
+        const bool journaled = it != journal_.end();
+        const T theta0 = journaled ? it->second : detail::rebuild(x, d.before, d.any_before);
+        op(g, x, theta0, d.after, journaled, v);
+      }
+    }
+  }
+
+  std::map<std::uint64_t, T> journal_;
+};
+
+}  // namespace zoopt::cuda::test
