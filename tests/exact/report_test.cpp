@@ -41,8 +41,8 @@ void journal_share(const char* name) {
   REQUIRE(first_difference(base, x) == -1);
   std::printf(
       "journal  %-8s d = %zu, theta ~ N(0, 0.02^2), eps = 1e-3: after +eps z %.5f%%, at the "
-      "update %.5f%% of the elements (peak %zu entries = %zu bytes)\n",
-      name, d, 100.0 * plus / steps / d, 100.0 * minus / steps / d, peak, peak * 16);
+      "update %.5f%% of the elements (peak %zu entries = %zu bytes in two buffers)\n",
+      name, d, 100.0 * plus / steps / d, 100.0 * minus / steps / d, peak, peak * 2 * (sizeof(std::uint64_t) + sizeof(T)));
 }
 
 // Share of elements whose bits differ from the start after `cycles`

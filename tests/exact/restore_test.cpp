@@ -149,3 +149,38 @@ TEMPLATE_TEST_CASE("exact: naive +eps z, -2 eps z, +eps z drifts where zoopt's c
   for (int t = 0; t < 200; ++t) opt.step(Quadratic{}, std::span<T>(exact));
   REQUIRE(first_difference(base, exact) == -1);
 }
+
+TEST_CASE(
+    "exact: exact_restore = false keeps no journal and drifts only where a write does not "
+    "invert",
+    "[exact][restore]") {
+  // Without the journal, theta0 is rebuilt as fl(x - d): exact for every
+  // element whose perturbed value inverts, off by rounding elsewhere. So an
+  // lr = 0 step changes some of the hard elements (the test can fail in both
+  // directions) and never grows a journal.
+  auto params = weights<float>(1031, 7);
+  const std::vector<float> before = params;
+  using Backend = zoopt::CpuBackend<float, zoopt::GaussianSampler>;
+  zoopt::MeZO<float, zoopt::GaussianSampler, zoopt::CentralDifference, Backend> opt(
+      {.lr = 0.0, .eps = 1e-3, .seed = 11},
+      Backend(zoopt::CpuBackendOptions{.exact_restore = false}));
+  std::size_t max_journal = 0;
+  auto loss = [&](std::span<const float> p) {
+    max_journal = std::max(max_journal, opt.backend().journal_size());
+    return Quadratic{}(p);
+  };
+  opt.step(loss, std::span<float>(params));
+  CHECK(max_journal == 0);
+  std::size_t changed = 0;
+  for (std::size_t i = 0; i < params.size(); ++i) {
+    if (std::bit_cast<std::uint32_t>(params[i]) != std::bit_cast<std::uint32_t>(before[i])) {
+      ++changed;
+      // Each of the two rebuilds fl(x - d) adds at most the rounding of x
+      // plus its own, ulp(|theta0| + |d|) <= (|theta0| + |d|) 2^-23 in total,
+      // with |d| <= eps max|z| = 1e-3 * 5.77 < 6e-3.
+      CHECK(std::abs(params[i] - before[i]) <= 2.0f * (std::abs(before[i]) + 6e-3f) * 0x1p-23f);
+    }
+  }
+  CHECK(changed > 0);
+  CHECK(changed < params.size() / 5);
+}

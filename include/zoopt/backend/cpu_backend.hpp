@@ -10,18 +10,24 @@
 // when |theta0| is far below |d| or theta0 + d crosses into a coarser binade
 // (the rounding of fl(theta0 + d) then discards low bits of theta0). No
 // in-place scheme can avoid that: fl(. + d) maps several floats to one. The
-// backend therefore checks each write and keeps the elements whose write
-// does not invert in a sparse journal (global index, theta0 bits). A restore
-// or update reads theta0 from the journal for those elements, so aborting a
-// step returns the exact pre-step bits. Journal size: the elements whose
-// displaced value lies in a coarser binade than theta0 (|theta0| near the top
-// of its binade, or |theta0| below about |d|). It depends on the binade
-// geometry, not on the precision: measured for theta ~ N(0, 0.02^2),
-// eps = 1e-3, Gaussian z (tests/exact/README.md) it is ~7.5% of the
-// elements after the +eps z pass and ~11% at the update for float and
-// double, ~4.6% and ~8.3% for half and bfloat16. 16 bytes per entry; the
-// storage is reused across steps and only grown when a step needs more than
-// any before.
+// backend therefore checks each write and keeps the elements whose current
+// value does not invert in a sparse journal (global index, theta0 bits),
+// rewritten by every pass: an element leaves it as soon as its new point
+// inverts again. A restore or update reads theta0 from the journal for those
+// elements, so aborting a step returns the exact pre-step bits. The journal
+// is empty between steps. Its size during a step depends on the binade
+// geometry, not on the precision: for theta ~ N(0, 0.02^2), eps = 1e-3 and
+// Gaussian z about 7.5% of the elements at a perturbed point (float/double;
+// ~4.6% for half/bfloat16; tests/exact/README.md), far fewer when
+// |theta| >> eps. Memory: two buffers of (8-byte index + sizeof(T)) per
+// journaled element, reused across steps and grown only when a step needs
+// more than any before. Options::exact_restore = false drops the journal:
+// then restores and updates start from fl(x - d), which can differ from
+// theta0 by an ulp on those elements (the drift of the reference MeZO).
+//
+// Noise is generated a chunk of 256 elements at a time (noise_chunk), the
+// same values as noise_block, so that the Philox rounds and Box-Muller
+// vectorise.
 //
 // Storage types: float, double, zoopt::half, zoopt::bfloat16 (the 16-bit
 // types compute in float and are journaled the same way). The update pass
@@ -43,6 +49,7 @@
 #include <cstdint>
 #include <span>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "zoopt/backend/term.hpp"
@@ -60,9 +67,13 @@ struct CpuBackendOptions {
   /// half/bfloat16, nearest for float/double). Stochastic rounding of
   /// float/double storage is not offered (std::invalid_argument).
   Rounding rounding = Rounding::automatic;
-  /// Journal entries reserved up front (16 bytes each; default 1024). The
-  /// journal grows beyond it when a step needs more.
+  /// Journal entries reserved up front (default 1024). The journal grows
+  /// beyond it when a step needs more.
   std::size_t journal_reserve = 1024;
+  /// Keep the restore journal (default). false: no memory beyond the
+  /// parameters, but an aborted step or lr = 0 may leave elements whose
+  /// perturbation did not invert one ulp away from their pre-step bits.
+  bool exact_restore = true;
 };
 
 template <class T, class Sampler>
@@ -73,14 +84,8 @@ class CpuBackend {
  public:
   using C = compute_t<T>;
 
-  /// Exact theta0 of one element whose displaced value does not invert.
-  struct JournalEntry {
-    std::uint64_t index;
-    T value;
-  };
-
   explicit CpuBackend(std::size_t journal_reserve = 1024)
-      : CpuBackend(CpuBackendOptions{Rounding::automatic, journal_reserve}) {}
+      : CpuBackend(CpuBackendOptions{Rounding::automatic, journal_reserve, true}) {}
 
   /// Throws std::invalid_argument naming `rounding` if stochastic rounding is
   /// requested for float or double storage.
@@ -93,9 +98,13 @@ class CpuBackend {
     if (rounding_ == Rounding::automatic) {
       rounding_ = is_low_precision_v<T> ? Rounding::stochastic : Rounding::nearest;
     }
-    journal_.reserve(options.journal_reserve);
-    pending_.reserve(options.journal_reserve);
-    merged_.reserve(options.journal_reserve);
+    exact_ = options.exact_restore;
+    if (exact_) {
+      for (Journal* j : {&journal_, &next_}) {
+        j->index.reserve(options.journal_reserve);
+        j->value.reserve(options.journal_reserve);
+      }
+    }
   }
 
   /// The rounding the update pass uses (nearest or stochastic, never
@@ -105,19 +114,19 @@ class CpuBackend {
   /// One pass: from displacement `before` to displacement `after`.
   void move(std::span<const SpanView<T>> views, std::uint64_t seed, std::uint64_t step,
             std::span<const Term> terms) {
-    pending_.clear();
+    next_.clear();
     for_each_element(
         views, seed, step, terms,
-        [&](std::uint64_t g, T& x, T theta0, C d_after, bool journaled, const SpanView<T>&) {
+        [&](std::uint64_t g, T& x, T theta0, C d_after, const SpanView<T>&) {
           const T next = static_cast<T>(static_cast<C>(theta0) + d_after);
           x = next;
-          if (!journaled &&
-              std::bit_cast<bits_t<T>>(static_cast<T>(static_cast<C>(next) - d_after)) !=
-                  std::bit_cast<bits_t<T>>(theta0)) {
-            pending_.push_back(JournalEntry{g, theta0});
+          if (exact_ && std::bit_cast<bits_t<T>>(static_cast<T>(static_cast<C>(next) - d_after)) !=
+                            std::bit_cast<bits_t<T>>(theta0)) {
+            next_.index.push_back(g);
+            next_.value.push_back(theta0);
           }
         });
-    merge_pending();
+    std::swap(journal_, next_);
   }
 
   /// Last pass of a step: theta = theta0 - lr * (ghat + lambda * theta0), with
@@ -130,7 +139,7 @@ class CpuBackend {
     std::uint64_t cached_block = ~std::uint64_t{0};
     std::uint32_t words[4] = {0, 0, 0, 0};
     for_each_element(views, seed, step, terms,
-                     [&](std::uint64_t g, T& x, T theta0, C ghat, bool, const SpanView<T>& v) {
+                     [&](std::uint64_t g, T& x, T theta0, C ghat, const SpanView<T>& v) {
                        const C t0 = static_cast<C>(theta0);
                        C direction = ghat;
                        if (v.weight_decay && weight_decay != 0.0) direction += lambda * t0;
@@ -158,14 +167,13 @@ class CpuBackend {
   /// Writes theta0 back bit-exactly. Clears the journal.
   void restore(std::span<const SpanView<T>> views, std::uint64_t seed, std::uint64_t step,
                std::span<const Term> terms) {
-    for_each_element(
-        views, seed, step, terms,
-        [](std::uint64_t, T& x, T theta0, C, bool, const SpanView<T>&) { x = theta0; });
+    for_each_element(views, seed, step, terms,
+                     [](std::uint64_t, T& x, T theta0, C, const SpanView<T>&) { x = theta0; });
     journal_.clear();
   }
 
   /// Elements currently held in the journal.
-  [[nodiscard]] std::size_t journal_size() const noexcept { return journal_.size(); }
+  [[nodiscard]] std::size_t journal_size() const noexcept { return journal_.index.size(); }
 
   /// Share of elements x (over all views) for which a perturbation of
   /// eps * |span scale| is below half the spacing of T at x, so that
@@ -188,67 +196,82 @@ class CpuBackend {
   }
 
  private:
-  // Calls op(g, x, theta0, d_after, journaled, span) for every element, where
-  // theta0 is rebuilt from x and the `before` displacement (or read from the
-  // journal, then journaled = true) and d_after = sum after_t * s * z_t. Terms with both
-  // coefficients zero are skipped; a single-term displacement is exactly fl(c * z).
+  /// Sorted global indices and the exact theta0 of the journaled elements.
+  struct Journal {
+    std::vector<std::uint64_t> index;
+    std::vector<T> value;
+    void clear() noexcept {
+      index.clear();
+      value.clear();
+    }
+  };
+
+  // Calls op(g, x, theta0, d_after, span) for every element in order of
+  // global index, where theta0 is read from the journal or rebuilt from x and
+  // the `before` displacement, and d_after = sum after_t * s * z_t. Terms with
+  // both coefficients zero are skipped; a single-term displacement is exactly
+  // fl(c * z).
   template <class Op>
   void for_each_element(std::span<const SpanView<T>> views, std::uint64_t seed, std::uint64_t step,
                         std::span<const Term> terms, Op&& op) {
+    constexpr std::uint64_t chunk_size = kChunkElements;
+    C z[kChunkElements];
+    C d_before[kChunkElements];
+    C d_after[kChunkElements];
     std::size_t cursor = 0;
+    const std::vector<std::uint64_t>& jidx = journal_.index;
     for (const SpanView<T>& v : views) {
       const std::uint64_t end = v.offset + v.size;
       std::uint64_t g = v.offset;
       while (g < end) {
-        const std::uint64_t block = g / 4;
-        C d_before[4] = {C(0), C(0), C(0), C(0)};
-        C d_after[4] = {C(0), C(0), C(0), C(0)};
+        const std::uint64_t chunk = g / chunk_size;
+        const std::uint64_t first = chunk * chunk_size;
+        const auto lo = static_cast<int>(g - first);
+        const auto hi = static_cast<int>(std::min(end, first + chunk_size) - first);
+        for (int k = lo; k < hi; ++k) {
+          d_before[k] = C(0);
+          d_after[k] = C(0);
+        }
         bool any_before = false;
         for (const Term& t : terms) {
           if (t.before == 0.0 && t.after == 0.0) continue;
-          C z[4];
-          noise_block<Sampler>(NoiseKey{seed, step, t.direction}, block, z);
+          const NoiseKey key{seed, step, t.direction};
+          if (hi - lo >= 64) {
+            noise_chunk<Sampler>(key, chunk * kChunkBlocks, z);
+          } else {  // a short piece of a span: only its blocks (same values)
+            for (int b = lo / 4; b <= (hi - 1) / 4; ++b) {
+              C zb[4];
+              noise_block<Sampler>(key, chunk * kChunkBlocks + static_cast<std::uint64_t>(b), zb);
+              for (int k = 0; k < 4; ++k) z[4 * b + k] = zb[k];
+            }
+          }
           const C cb = static_cast<C>(t.before * v.scale);
           const C ca = static_cast<C>(t.after * v.scale);
           any_before = any_before || t.before != 0.0;
-          for (int k = 0; k < 4; ++k) {
+          for (int k = lo; k < hi; ++k) {
             d_before[k] += cb * z[k];
             d_after[k] += ca * z[k];
           }
         }
-        const std::uint64_t stop = std::min(end, (block + 1) * 4);
-        for (; g < stop; ++g) {
-          const auto lane = static_cast<int>(g % 4);
+        for (int k = lo; k < hi; ++k, ++g) {
           T& x = v.data[g - v.offset];
-          while (cursor < journal_.size() && journal_[cursor].index < g) ++cursor;
-          const bool journaled = cursor < journal_.size() && journal_[cursor].index == g;
+          while (cursor < jidx.size() && jidx[cursor] < g) ++cursor;
           T theta0 = x;
-          if (journaled) {
-            theta0 = journal_[cursor].value;
+          if (cursor < jidx.size() && jidx[cursor] == g) {
+            theta0 = journal_.value[cursor];
           } else if (any_before) {
-            theta0 = static_cast<T>(static_cast<C>(x) - d_before[lane]);
+            theta0 = static_cast<T>(static_cast<C>(x) - d_before[k]);
           }
-          op(g, x, theta0, d_after[lane], journaled, v);
+          op(g, x, theta0, d_after[k], v);
         }
       }
     }
   }
 
-  void merge_pending() {
-    if (pending_.empty()) return;
-    merged_.clear();
-    merged_.reserve(journal_.size() + pending_.size());
-    std::merge(journal_.begin(), journal_.end(), pending_.begin(), pending_.end(),
-               std::back_inserter(merged_),
-               [](const JournalEntry& a, const JournalEntry& b) { return a.index < b.index; });
-    journal_.swap(merged_);
-    pending_.clear();
-  }
-
   Rounding rounding_ = Rounding::nearest;
-  std::vector<JournalEntry> journal_;
-  std::vector<JournalEntry> pending_;
-  std::vector<JournalEntry> merged_;
+  bool exact_ = true;
+  Journal journal_;
+  Journal next_;
 };
 
 }  // namespace zoopt
