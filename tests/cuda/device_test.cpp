@@ -101,7 +101,6 @@ bool same_bits(const std::vector<T>& a, const std::vector<T>& b, std::size_t* fi
   return true;
 }
 
-
 }  // namespace
 
 TEST_CASE("Rademacher noise on the device is bit-identical to the CPU's", "[cuda][noise]") {

@@ -65,13 +65,7 @@ class ZOFineTuner : public ZerothOrderOptimizer<ZOFineTuner<T, Sampler, Backend>
 
     /// Throws std::invalid_argument naming the first invalid field.
     void check() const {
-      detail::require(std::isfinite(lr) && lr >= 0.0, "ZOFineTuner::Params", "lr",
-                      "must be finite and >= 0");
-      detail::require(std::isfinite(eps) && eps > 0.0, "ZOFineTuner::Params", "eps",
-                      "must be finite and > 0");
-      detail::require(directions >= 1, "ZOFineTuner::Params", "directions", "must be >= 1");
-      detail::require(std::isfinite(weight_decay) && weight_decay >= 0.0, "ZOFineTuner::Params",
-                      "weight_decay", "must be finite and >= 0");
+      detail::check_step_params("ZOFineTuner::Params", lr, eps, directions, weight_decay);
     }
   };
 

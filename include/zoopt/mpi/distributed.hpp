@@ -40,6 +40,7 @@
 #include <vector>
 
 #include "zoopt/callbacks/callbacks.hpp"
+#include "zoopt/callbacks/optimize_loop.hpp"
 #include "zoopt/core/error.hpp"
 #include "zoopt/detail/loss_call.hpp"
 #include "zoopt/mpi/communicator.hpp"
@@ -229,34 +230,12 @@ class Distributed {
   template <class Loss, class Params, class... Callbacks>
   OptimizeResult optimize(Loss&& loss, Params&& params, std::size_t steps,
                           Callbacks&&... callbacks) {
-    using clock = std::chrono::steady_clock;
-    const auto start = clock::now();
-    const std::uint64_t passes0 = opt_.forward_passes();
-    OptimizeResult result;
-    result.best_loss = std::numeric_limits<double>::infinity();
-    (zoopt::detail::callback_begin(callbacks, steps), ...);
-    for (std::size_t i = 0; i < steps; ++i) {
-      const double value = step(loss, params);
-      result.steps = i + 1;
-      result.final_loss = value;
-      result.best_loss = std::min(result.best_loss, value);
-      const StepReport report{i,
-                              steps,
-                              opt_.step_count(),
-                              value,
-                              opt_.forward_passes(),
-                              std::chrono::duration<double>(clock::now() - start).count()};
-      bool stop = false;
-      ((stop = zoopt::detail::callback_step(callbacks, report) || stop), ...);
-      if (stop) {
-        result.stopped_early = i + 1 < steps;
-        break;
-      }
-    }
-    result.forward_passes = opt_.forward_passes() - passes0;
-    result.seconds = std::chrono::duration<double>(clock::now() - start).count();
-    (zoopt::detail::callback_end(callbacks, result), ...);
-    return result;
+    return zoopt::detail::optimize_loop(
+        [&] { return step(loss, params); },
+        [&] {
+          return std::pair{opt_.step_count(), opt_.forward_passes()};
+        },
+        steps, callbacks...);
   }
 
   /// Collective: compares the settings, step counter, parameter shapes and

@@ -33,8 +33,8 @@ namespace zoopt {
 /// (CpuBackend; the CUDA backend for device memory).
 template <class T, class Sampler = GaussianSampler, class Estimator = CentralDifference,
           class Backend = CpuBackend<T, Sampler>>
-class KerZOO : public ZerothOrderOptimizer<KerZOO<T, Sampler, Estimator, Backend>, T, Sampler, Estimator,
-                                        Backend> {
+class KerZOO : public ZerothOrderOptimizer<KerZOO<T, Sampler, Estimator, Backend>, T, Sampler,
+                                           Estimator, Backend> {
   using Base =
       ZerothOrderOptimizer<KerZOO<T, Sampler, Estimator, Backend>, T, Sampler, Estimator, Backend>;
   friend Base;
@@ -43,26 +43,19 @@ class KerZOO : public ZerothOrderOptimizer<KerZOO<T, Sampler, Estimator, Backend
   /// Settings; defaults follow the KerZOO paper's full fine-tuning runs
   /// (n = 3, eps = 1e-3, lr = 1e-6) with the honest normalisation C = 1.
   struct Params {
-    double lr = 1e-6;               ///< learning rate eta (>= 0)
-    double eps = 1e-3;              ///< perturbation scale (> 0)
-    std::uint32_t directions = 3;   ///< directions n per step (>= 1)
-    std::uint64_t seed = 0;         ///< noise seed
-    double weight_decay = 0.0;      ///< lambda (>= 0), on spans that opt in
-    Kernel kernel = Kernel::cubic();///< K(rho), normalised to E[rho K] = 1
-    double C = 1.0;                 ///< E[rK] = C: scales the effective lr (> 0)
-    RangeSchedule range{};          ///< shrinking range of r (off by default)
+    double lr = 1e-6;                 ///< learning rate eta (>= 0)
+    double eps = 1e-3;                ///< perturbation scale (> 0)
+    std::uint32_t directions = 3;     ///< directions n per step (>= 1)
+    std::uint64_t seed = 0;           ///< noise seed
+    double weight_decay = 0.0;        ///< lambda (>= 0), on spans that opt in
+    Kernel kernel = Kernel::cubic();  ///< K(rho), normalised to E[rho K] = 1
+    double C = 1.0;                   ///< E[rK] = C: scales the effective lr (> 0)
+    RangeSchedule range{};            ///< shrinking range of r (off by default)
 
     /// Throws std::invalid_argument naming the first invalid field.
     void check() const {
-      detail::require(std::isfinite(lr) && lr >= 0.0, "KerZOO::Params", "lr",
-                      "must be finite and >= 0");
-      detail::require(std::isfinite(eps) && eps > 0.0, "KerZOO::Params", "eps",
-                      "must be finite and > 0");
-      detail::require(directions >= 1, "KerZOO::Params", "directions", "must be >= 1");
-      detail::require(std::isfinite(weight_decay) && weight_decay >= 0.0, "KerZOO::Params",
-                      "weight_decay", "must be finite and >= 0");
-      detail::require(std::isfinite(C) && C > 0.0, "KerZOO::Params", "C",
-                      "must be finite and > 0");
+      detail::check_step_params("KerZOO::Params", lr, eps, directions, weight_decay);
+      detail::require(std::isfinite(C) && C > 0.0, "KerZOO::Params", "C", "must be finite and > 0");
       range.check("KerZOO::Params");
     }
   };

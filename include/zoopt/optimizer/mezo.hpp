@@ -29,8 +29,8 @@ namespace zoopt {
 /// (CpuBackend; the CUDA backend for device memory).
 template <class T, class Sampler = GaussianSampler, class Estimator = CentralDifference,
           class Backend = CpuBackend<T, Sampler>>
-class MeZO : public ZerothOrderOptimizer<MeZO<T, Sampler, Estimator, Backend>, T, Sampler, Estimator,
-                                        Backend> {
+class MeZO : public ZerothOrderOptimizer<MeZO<T, Sampler, Estimator, Backend>, T, Sampler,
+                                         Estimator, Backend> {
   using Base =
       ZerothOrderOptimizer<MeZO<T, Sampler, Estimator, Backend>, T, Sampler, Estimator, Backend>;
   friend Base;
@@ -39,21 +39,15 @@ class MeZO : public ZerothOrderOptimizer<MeZO<T, Sampler, Estimator, Backend>, T
   /// Settings; the defaults are the MeZO paper's for full fine-tuning of
   /// large language models (small problems want a much larger lr).
   struct Params {
-    double lr = 1e-6;            ///< learning rate eta (>= 0)
-    double eps = 1e-3;           ///< perturbation scale (> 0)
-    std::uint32_t directions = 1;///< directions n per step (>= 1)
-    std::uint64_t seed = 0;      ///< noise seed; same seed, same trajectory
-    double weight_decay = 0.0;   ///< lambda (>= 0), on spans that opt in
+    double lr = 1e-6;              ///< learning rate eta (>= 0)
+    double eps = 1e-3;             ///< perturbation scale (> 0)
+    std::uint32_t directions = 1;  ///< directions n per step (>= 1)
+    std::uint64_t seed = 0;        ///< noise seed; same seed, same trajectory
+    double weight_decay = 0.0;     ///< lambda (>= 0), on spans that opt in
 
     /// Throws std::invalid_argument naming the first invalid field.
     void check() const {
-      detail::require(std::isfinite(lr) && lr >= 0.0, "MeZO::Params", "lr",
-                      "must be finite and >= 0");
-      detail::require(std::isfinite(eps) && eps > 0.0, "MeZO::Params", "eps",
-                      "must be finite and > 0");
-      detail::require(directions >= 1, "MeZO::Params", "directions", "must be >= 1");
-      detail::require(std::isfinite(weight_decay) && weight_decay >= 0.0, "MeZO::Params",
-                      "weight_decay", "must be finite and >= 0");
+      detail::check_step_params("MeZO::Params", lr, eps, directions, weight_decay);
     }
   };
 

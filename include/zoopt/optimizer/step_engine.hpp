@@ -87,10 +87,10 @@ class StepEngine {
         failure_ = std::current_exception();
       }
       if (!failure_ && !std::isfinite(value)) {
-        failure_ = std::make_exception_ptr(NonFiniteLoss(
-            "zoopt: loss returned " + std::to_string(value) + " at step " +
-            std::to_string(s.step) + ", direction " + std::to_string(direction) + " (" + where +
-            "); parameters restored to their pre-step values"));
+        failure_ = std::make_exception_ptr(
+            NonFiniteLoss("zoopt: loss returned " + std::to_string(value) + " at step " +
+                          std::to_string(s.step) + ", direction " + std::to_string(direction) +
+                          " (" + where + "); parameters restored to their pre-step values"));
       }
       if (failure_) {
         abort(views, s);
@@ -159,8 +159,8 @@ class StepEngine {
   /// All three phases on one process. Returns the mean loss; rethrows a
   /// failure after the parameters are restored.
   template <class Loss, class Arg, class Draw>
-  double run(Loss& loss, const Arg& arg, std::span<const SpanView<T>> views,
-             const StepSettings& s, Draw&& draw) {
+  double run(Loss& loss, const Arg& arg, std::span<const SpanView<T>> views, const StepSettings& s,
+             Draw&& draw) {
     if (!evaluate(loss, arg, views, s, draw, 0, s.directions)) std::rethrow_exception(failure_);
     coefficients_.assign(s.directions, 0.0);
     coefficients(s, 0, s.directions, coefficients_);

@@ -23,6 +23,7 @@
 #include <vector>
 
 #include "zoopt/callbacks/callbacks.hpp"
+#include "zoopt/callbacks/optimize_loop.hpp"
 #include "zoopt/checkpoint/state.hpp"
 #include "zoopt/core/error.hpp"
 #include "zoopt/core/storage.hpp"
@@ -57,7 +58,7 @@ class ZerothOrderOptimizer {
   /// std::invalid_argument for an empty span and NonFiniteLoss for a NaN/Inf
   /// loss; on any exception the parameters hold their pre-step bits.
   template <class Loss>
-    requires detail::LossFor<Loss, std::span<const T>>
+  requires detail::LossFor<Loss, std::span<const T>>
   double step(Loss&& loss, std::span<T> params) {
     detail::require(!params.empty(), "step", "params", "must not be an empty span");
     const std::array<SpanView<T>, 1> views = {SpanView<T>{params.data(), params.size()}};
@@ -68,7 +69,7 @@ class ZerothOrderOptimizer {
   /// One ZO step on a parameter set; the loss is called as
   /// loss(const ParameterSet<T>&) or loss().
   template <class Loss>
-    requires detail::LossFor<Loss, ParameterSet<T>>
+  requires detail::LossFor<Loss, ParameterSet<T>>
   double step(Loss&& loss, ParameterSet<T>& params) {
     detail::require(!params.empty(), "step", "params", "must hold at least one span");
     return run(loss, params, std::span<const SpanView<T>>(params.views()));
@@ -80,30 +81,11 @@ class ZerothOrderOptimizer {
   template <class Loss, class Params, class... Callbacks>
   OptimizeResult optimize(Loss&& loss, Params&& params, std::size_t steps,
                           Callbacks&&... callbacks) {
-    using clock = std::chrono::steady_clock;
-    const auto start = clock::now();
-    const std::uint64_t passes0 = forward_passes_;
-    OptimizeResult result;
-    result.best_loss = std::numeric_limits<double>::infinity();
-    (detail::callback_begin(callbacks, steps), ...);
-    for (std::size_t i = 0; i < steps; ++i) {
-      const double value = step(loss, params);
-      result.steps = i + 1;
-      result.final_loss = value;
-      result.best_loss = std::min(result.best_loss, value);
-      [[maybe_unused]] const StepReport report{i, steps, step_, value, forward_passes_,
-                              std::chrono::duration<double>(clock::now() - start).count()};
-      bool stop = false;
-      ((stop = detail::callback_step(callbacks, report) || stop), ...);
-      if (stop) {
-        result.stopped_early = i + 1 < steps;
-        break;
-      }
-    }
-    result.forward_passes = forward_passes_ - passes0;
-    result.seconds = std::chrono::duration<double>(clock::now() - start).count();
-    (detail::callback_end(callbacks, result), ...);
-    return result;
+    return detail::optimize_loop([&] { return step(loss, params); },
+                                 [&] {
+                                   return std::pair{step_, forward_passes_};
+                                 },
+                                 steps, callbacks...);
   }
 
   /// Steps completed so far; the next step's noise is keyed by this number.
@@ -143,7 +125,7 @@ class ZerothOrderOptimizer {
   [[nodiscard]] OptimizerState state() const {
     OptimizerState s{step_, forward_passes_, {}};
     const auto& self = static_cast<const Derived&>(*this);
-    if constexpr (requires(std::vector<double>& out) { self.save_extra_state(out); }) {
+    if constexpr (requires(std::vector<double> & out) { self.save_extra_state(out); }) {
       self.save_extra_state(s.extra);
     }
     return s;
@@ -157,9 +139,9 @@ class ZerothOrderOptimizer {
     if constexpr (requires(std::span<const double> in) { self.load_extra_state(in); }) {
       self.load_extra_state(std::span<const double>(s.extra));
     } else {
-      detail::require(s.extra.empty(), "ZerothOrderOptimizer::set_state", "extra",
-                      "must be empty for this optimizer (got " + std::to_string(s.extra.size()) +
-                          " values)");
+      detail::require(
+          s.extra.empty(), "ZerothOrderOptimizer::set_state", "extra",
+          "must be empty for this optimizer (got " + std::to_string(s.extra.size()) + " values)");
     }
     step_ = s.step;
     forward_passes_ = s.forward_passes;
