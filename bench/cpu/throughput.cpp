@@ -1,0 +1,264 @@
+// Throughput of zoopt's passes over parameter memory, against memcpy of the
+// same bytes (the physical limit of a read-modify-write pass) and, when built
+// with ZOOPT_BENCH_WITH_TORCH, against libtorch doing what the MeZO reference
+// does (seeded generator, normal_ into a temporary, add_).
+//
+// Every benchmark times its contenders inside the same iteration, one after
+// the other, on the same buffer, so each ratio counter comes from one run of
+// one process. The benchmark's own time is zoopt's pass (or step). Times are
+// the calling thread's CPU time (CLOCK_THREAD_CPUTIME_ID): on a shared,
+// oversubscribed machine wall time mostly measures the other tenants.
+// Everything timed runs on the calling thread (libtorch is limited to one
+// intra-op thread), so thread CPU time covers all the work.
+//
+// Counters (all rates in bytes of parameters per second; one pass reads and
+// writes each parameter once, like memcpy reads and writes each byte once):
+//   zoopt_Bps, memcpy_Bps, torch_Bps      rates of each contender
+//   frac_of_memcpy = memcpy time / zoopt time   (1 = at the memcpy limit)
+//   torch_over_zoopt = torch time / zoopt time  (> 1: zoopt is faster)
+// Step benchmarks add memcpy_equiv = step time / memcpy time: the cost of one
+// whole step in memcpys of the parameters.
+#include <benchmark/benchmark.h>
+
+#include <time.h>
+
+#include <chrono>
+#include <cstdint>
+#include <cstring>
+#include <span>
+#include <vector>
+#include <zoopt/kerzoo.hpp>
+
+#ifdef ZOOPT_BENCH_WITH_TORCH
+#include <torch/torch.h>
+#endif
+
+namespace {
+
+/// CPU time of the calling thread.
+struct clock_type {
+  using time_point = double;
+  static double now() {
+    timespec ts{};
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return static_cast<double>(ts.tv_sec) + 1e-9 * static_cast<double>(ts.tv_nsec);
+  }
+};
+
+double seconds_since(double t0) { return clock_type::now() - t0; }
+
+constexpr std::uint64_t kSeed = 20240607;
+constexpr double kEps = 1e-3;
+
+/// Parameters initialised to a smooth, non-trivial pattern (and faulted in).
+std::vector<float> make_params(std::size_t n) {
+  std::vector<float> p(n);
+  for (std::size_t i = 0; i < n; ++i) p[i] = 0.01f * static_cast<float>((i * 7919u) % 1000u) - 5.0f;
+  return p;
+}
+
+/// Accumulated times of one benchmark's contenders.
+struct Clocks {
+  double zoopt = 0.0;
+  double memcpy = 0.0;
+  double torch = 0.0;
+};
+
+void report(benchmark::State& state, const Clocks& c, std::size_t bytes) {
+  const double total = static_cast<double>(bytes) * static_cast<double>(state.iterations());
+  state.counters["zoopt_Bps"] = total / c.zoopt;
+  state.counters["memcpy_Bps"] = total / c.memcpy;
+  state.counters["frac_of_memcpy"] = c.memcpy / c.zoopt;
+  if (c.torch > 0.0) {
+    state.counters["torch_Bps"] = total / c.torch;
+    state.counters["torch_over_zoopt"] = c.torch / c.zoopt;
+  }
+  state.SetBytesProcessed(static_cast<std::int64_t>(total));
+}
+
+double time_memcpy(std::vector<float>& dst, const std::vector<float>& src) {
+  const auto t0 = clock_type::now();
+  std::memcpy(dst.data(), src.data(), src.size() * sizeof(float));
+  benchmark::ClobberMemory();
+  return seconds_since(t0);
+}
+
+/// One steady-state perturbation pass of the CPU backend: the parameters sit
+/// at theta0 + h z and move to theta0 - h z (rebuild theta0, regenerate z,
+/// write the new point, check that the write inverts). Successive iterations
+/// alternate the sign, as the passes of a MeZO step do.
+template <class Sampler>
+void BM_PerturbPass(benchmark::State& state) {
+  const std::size_t n = std::size_t{1} << state.range(0);
+  std::vector<float> params = make_params(n);
+  std::vector<float> copy(n, 0.0f);
+  zoopt::CpuBackend<float, Sampler> backend;
+  const std::array<zoopt::SpanView<float>, 1> views = {zoopt::SpanView<float>{params.data(), n}};
+  const zoopt::Term first{0, 0.0, kEps};
+  backend.move(views, kSeed, 0, std::span<const zoopt::Term>(&first, 1));
+  double sign = 1.0;
+  Clocks c;
+  for (auto _ : state) {
+    c.memcpy += time_memcpy(copy, params);
+    const zoopt::Term t{0, sign * kEps, -sign * kEps};
+    const auto t0 = clock_type::now();
+    backend.move(views, kSeed, 0, std::span<const zoopt::Term>(&t, 1));
+    benchmark::ClobberMemory();
+    const double dt = seconds_since(t0);
+    c.zoopt += dt;
+    state.SetIterationTime(dt);
+    sign = -sign;
+  }
+  report(state, c, n * sizeof(float));
+  state.counters["journal"] = static_cast<double>(backend.journal_size());
+}
+
+/// A whole MeZO step (n = 1): +eps z, -eps z, then restore fused with the
+/// update: 3 passes. The loss reads one parameter so g is not zero.
+template <class Sampler>
+void BM_MezoStep(benchmark::State& state) {
+  const std::size_t n = std::size_t{1} << state.range(0);
+  std::vector<float> params = make_params(n);
+  std::vector<float> copy(n, 0.0f);
+  zoopt::MeZO<float, Sampler> opt({.lr = 1e-6, .eps = kEps, .directions = 1, .seed = kSeed});
+  const float* first = params.data();
+  auto loss = [first] { return static_cast<double>(*first); };
+  Clocks c;
+  for (auto _ : state) {
+    c.memcpy += time_memcpy(copy, params);
+    const auto t0 = clock_type::now();
+    opt.step(loss, std::span<float>(params));
+    benchmark::ClobberMemory();
+    const double dt = seconds_since(t0);
+    c.zoopt += dt;
+    state.SetIterationTime(dt);
+  }
+  report(state, c, n * sizeof(float));
+  state.counters["memcpy_equiv"] = c.zoopt / c.memcpy;
+}
+
+#ifdef ZOOPT_BENCH_WITH_TORCH
+/// The MeZO reference's perturbation of one tensor: reseed, draw z into a
+/// fresh temporary with normal_, add scale * z in place.
+void torch_perturb(torch::Tensor& p, at::Generator& gen, std::uint64_t seed, double scale,
+                   torch::Tensor* reuse) {
+  gen.set_current_seed(seed);
+  torch::Tensor z = reuse != nullptr ? *reuse : torch::empty_like(p);
+  z.normal_(0.0, 1.0, gen);
+  p.add_(z, scale);
+}
+
+/// zoopt's Gaussian pass vs memcpy vs libtorch's normal_ + add_ on the same
+/// parameters. range(1): libtorch intra-op threads; range(2): 1 = reuse one
+/// preallocated temporary (kinder to libtorch than the reference, which
+/// allocates z for every tensor and pass).
+void BM_TorchPass(benchmark::State& state) {
+  const std::size_t n = std::size_t{1} << state.range(0);
+  torch::set_num_threads(static_cast<int>(state.range(1)));
+  const bool reuse = state.range(2) != 0;
+  std::vector<float> params = make_params(n);
+  std::vector<float> copy(n, 0.0f);
+  torch::Tensor p = torch::from_blob(params.data(), {static_cast<std::int64_t>(n)},
+                                     torch::TensorOptions().dtype(torch::kFloat32));
+  torch::Tensor buffer = reuse ? torch::empty_like(p) : torch::Tensor();
+  at::Generator gen = at::make_generator<at::CPUGeneratorImpl>(kSeed);
+  zoopt::CpuBackend<float, zoopt::GaussianSampler> backend;
+  const std::array<zoopt::SpanView<float>, 1> views = {zoopt::SpanView<float>{params.data(), n}};
+  const zoopt::Term first{0, 0.0, kEps};
+  backend.move(views, kSeed, 0, std::span<const zoopt::Term>(&first, 1));
+  double sign = 1.0;
+  Clocks c;
+  for (auto _ : state) {
+    c.memcpy += time_memcpy(copy, params);
+    const zoopt::Term t{0, sign * kEps, -sign * kEps};
+    auto t0 = clock_type::now();
+    backend.move(views, kSeed, 0, std::span<const zoopt::Term>(&t, 1));
+    benchmark::ClobberMemory();
+    const double dt = seconds_since(t0);
+    c.zoopt += dt;
+    state.SetIterationTime(dt);
+    t0 = clock_type::now();
+    torch_perturb(p, gen, kSeed, -2.0 * sign * kEps, reuse ? &buffer : nullptr);
+    benchmark::ClobberMemory();
+    c.torch += seconds_since(t0);
+    sign = -sign;
+  }
+  report(state, c, n * sizeof(float));
+  torch::set_num_threads(1);
+}
+
+/// A whole MeZO step both ways. libtorch follows the reference: z is
+/// regenerated from the same seed four times (+eps, -2 eps, +eps restore,
+/// then -lr g for the update), each time into a temporary.
+void BM_TorchStep(benchmark::State& state) {
+  const std::size_t n = std::size_t{1} << state.range(0);
+  torch::set_num_threads(static_cast<int>(state.range(1)));
+  const bool reuse = state.range(2) != 0;
+  std::vector<float> params = make_params(n);
+  std::vector<float> torch_params = make_params(n);
+  std::vector<float> copy(n, 0.0f);
+  torch::Tensor p = torch::from_blob(torch_params.data(), {static_cast<std::int64_t>(n)},
+                                     torch::TensorOptions().dtype(torch::kFloat32));
+  torch::Tensor buffer = reuse ? torch::empty_like(p) : torch::Tensor();
+  at::Generator gen = at::make_generator<at::CPUGeneratorImpl>(kSeed);
+  zoopt::MeZO<float> opt({.lr = 1e-6, .eps = kEps, .directions = 1, .seed = kSeed});
+  const float* first = params.data();
+  auto loss = [first] { return static_cast<double>(*first); };
+  const float* tfirst = torch_params.data();
+  std::uint64_t step_seed = kSeed;
+  Clocks c;
+  for (auto _ : state) {
+    c.memcpy += time_memcpy(copy, params);
+    auto t0 = clock_type::now();
+    opt.step(loss, std::span<float>(params));
+    benchmark::ClobberMemory();
+    const double dt = seconds_since(t0);
+    c.zoopt += dt;
+    state.SetIterationTime(dt);
+
+    t0 = clock_type::now();
+    ++step_seed;
+    torch::Tensor* z = reuse ? &buffer : nullptr;
+    torch_perturb(p, gen, step_seed, kEps, z);
+    const double lp = static_cast<double>(*tfirst);
+    torch_perturb(p, gen, step_seed, -2.0 * kEps, z);
+    const double lm = static_cast<double>(*tfirst);
+    torch_perturb(p, gen, step_seed, kEps, z);
+    const double g = (lp - lm) / (2.0 * kEps);
+    torch_perturb(p, gen, step_seed, -1e-6 * g, z);
+    benchmark::ClobberMemory();
+    c.torch += seconds_since(t0);
+  }
+  report(state, c, n * sizeof(float));
+  state.counters["memcpy_equiv"] = c.zoopt / c.memcpy;
+  state.counters["torch_memcpy_equiv"] = c.torch / c.memcpy;
+  torch::set_num_threads(1);
+}
+#endif
+
+void sizes(benchmark::internal::Benchmark* b) {
+  for (int log2n = 20; log2n <= 28; log2n += 2) b->Arg(log2n);
+  b->ArgName("log2n")->UseManualTime()->Unit(benchmark::kMillisecond);
+}
+
+BENCHMARK_TEMPLATE(BM_PerturbPass, zoopt::GaussianSampler)->Apply(sizes);
+BENCHMARK_TEMPLATE(BM_PerturbPass, zoopt::RademacherSampler)->Apply(sizes);
+BENCHMARK_TEMPLATE(BM_MezoStep, zoopt::GaussianSampler)->Apply(sizes);
+BENCHMARK_TEMPLATE(BM_MezoStep, zoopt::RademacherSampler)->Apply(sizes);
+
+#ifdef ZOOPT_BENCH_WITH_TORCH
+void torch_sizes(benchmark::internal::Benchmark* b) {
+  for (int log2n = 20; log2n <= 28; log2n += 2) {
+    // One libtorch thread: zoopt's CPU backend runs on one thread, and
+    // thread CPU time only sees the calling thread.
+    for (int reuse : {0, 1}) b->Args({log2n, 1, reuse});
+  }
+  b->ArgNames({"log2n", "threads", "reuse"})->UseManualTime()->Unit(benchmark::kMillisecond);
+}
+BENCHMARK(BM_TorchPass)->Apply(torch_sizes);
+BENCHMARK(BM_TorchStep)->Apply(torch_sizes);
+#endif
+
+}  // namespace
+
+BENCHMARK_MAIN();
