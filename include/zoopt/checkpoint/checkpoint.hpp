@@ -114,7 +114,7 @@ template <class T>
 struct SpanRef {
   std::string name;
   std::span<T> data;
-  bool weight_decay;
+  bool weight_decay = true;
 };
 
 template <class T>

@@ -63,8 +63,7 @@ class PertNN {
   static constexpr int inputs = 5;
   static constexpr int hidden = 64;
   /// Number of weights: 64*5 + 64 + 64 + 1.
-  static constexpr std::size_t parameter_count =
-      static_cast<std::size_t>(hidden * inputs + hidden + hidden + 1);
+  static constexpr std::size_t parameter_count = std::size_t{hidden} * inputs + hidden + hidden + 1;
 
   using Hidden = Eigen::Matrix<double, hidden, 1>;
 
