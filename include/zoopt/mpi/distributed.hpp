@@ -26,13 +26,11 @@
 #include <algorithm>
 #include <array>
 #include <bit>
-#include <chrono>
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
 #include <exception>
-#include <limits>
 #include <span>
 #include <stdexcept>
 #include <string>

@@ -13,9 +13,7 @@
 #pragma once
 
 #include <array>
-#include <chrono>
 #include <cstdint>
-#include <limits>
 #include <span>
 #include <sstream>
 #include <string>
@@ -204,7 +202,7 @@ class ZerothOrderOptimizer {
   }
 
  private:
-  StepEngine<T, Estimator, backend_type> engine_;
+  engine_type engine_;
   std::uint64_t step_ = 0;
   std::uint64_t forward_passes_ = 0;
   WarningSink warning_sink_;
