@@ -164,17 +164,7 @@ inline std::vector<unsigned char> serialize(const Contents& c) {
 inline Contents deserialize(const std::vector<unsigned char>& bytes,
                             const std::string& source = "<memory>") {
   zoopt::detail::bin::Reader r(bytes, source, "checkpoint");
-  char m[8];
-  r.raw(m, 8, "magic");
-  if (std::memcmp(m, detail::magic, 8) != 0) {
-    r.fail("not a zoopt checkpoint (bad magic; expected \"ZOOPTCKP\")", 0);
-  }
-  const std::uint32_t version = r.u32("version");
-  if (version != format_version) {
-    r.fail("unsupported format version " + std::to_string(version) + " (this zoopt reads " +
-               std::to_string(format_version) + ")",
-           8);
-  }
+  r.header(detail::magic, "checkpoint", format_version);
   const std::uint64_t body_len = r.u64("body_len");
   if (body_len > r.remaining() || r.remaining() - body_len < 4) {
     r.fail("truncated file: body_len says " + std::to_string(body_len) + " bytes plus a CRC, " +

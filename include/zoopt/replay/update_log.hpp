@@ -330,17 +330,7 @@ class UpdateLog {
   static UpdateLog deserialize(const std::vector<unsigned char>& bytes,
                                const std::string& source = "<memory>") {
     detail::bin::Reader r(bytes, source, "update log");
-    char m[8];
-    r.raw(m, 8, "magic");
-    if (std::string_view(m, 8) != std::string_view(magic, 8)) {
-      r.fail("not a zoopt update log (bad magic; expected \"ZOOPTLOG\")", 0);
-    }
-    const std::uint32_t version = r.u32("version");
-    if (version != format_version) {
-      r.fail("unsupported format version " + std::to_string(version) + " (this zoopt reads " +
-                 std::to_string(format_version) + ")",
-             8);
-    }
+    r.header(magic, "update log", format_version);
     const std::uint32_t hlen = r.u32("header_len");
     r.need(static_cast<std::size_t>(hlen) + 4, "header");
     const std::size_t body_start = r.pos();

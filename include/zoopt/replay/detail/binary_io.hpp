@@ -109,6 +109,23 @@ class Reader {
     return s;
   }
   /// Throws FormatError "<kind> '<source>': <what> (at byte <offset>)".
+  /// Reads and checks the 8-byte magic and the u32 format version that
+  /// every zoopt file starts with (`name` is the file kind in the message).
+  void header(const char* magic, const char* name, std::uint32_t version) {
+    char m[8];
+    raw(m, 8, "magic");
+    if (std::memcmp(m, magic, 8) != 0) {
+      fail(std::string("not a zoopt ") + name + " (bad magic; expected \"" + std::string(magic, 8) +
+               "\")",
+           0);
+    }
+    const std::uint32_t v = u32("version");
+    if (v != version) {
+      fail("unsupported format version " + std::to_string(v) + " (this zoopt reads " +
+               std::to_string(version) + ")",
+           8);
+    }
+  }
   [[noreturn]] void fail(const std::string& what, std::size_t offset) const {
     throw FormatError(std::string("zoopt: ") + kind_ + " '" + source_ + "': " + what +
                       " (at byte " + std::to_string(offset) + ")");
