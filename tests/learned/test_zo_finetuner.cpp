@@ -4,11 +4,14 @@
 
 #include <cmath>
 #include <cstring>
+#include <limits>
+#include <string>
 #include <random>
 #include <vector>
 
 #include "zoopt/learned/zo_finetuner.hpp"
 #include "zoopt/optimizer/mezo.hpp"
+#include "zoopt/replay/update_log.hpp"
 
 namespace {
 
@@ -269,4 +272,72 @@ TEST_CASE("learned: ZOFineTuner resumes from its state bit for bit", "[learned][
   std::vector<double> wrong(model.size(), 0.0);
   CHECK_THROWS_WITH(second.set_state(zoopt::OptimizerState{4, 0, wrong}),
                     Catch::Contains("extra"));
+}
+
+namespace {
+
+// Half/bfloat16 storage: the fine-tuner's block statistics read the 16-bit
+// values through float; with a unit model it is MeZO bit for bit.
+template <class T>
+void check_low_precision() {
+  auto make = [](std::vector<T>& x, zoopt::ParameterSet<T>& set) {
+    std::mt19937_64 g(8);
+    for (T& v : x) v = T(static_cast<float>(static_cast<double>(g() >> 11) * 0x1p-53 - 0.5));
+    set.add("w", std::span<T>(x.data(), 12)).add("b", std::span<T>(x.data() + 12, 5));
+  };
+  auto loss = [](const zoopt::ParameterSet<T>& p) {
+    double s = 0.0;
+    p.for_each([&](const std::string&, std::span<T> x) {
+      for (const T v : x) s += static_cast<double>(static_cast<float>(v)) * static_cast<float>(v);
+    });
+    return s;
+  };
+  std::vector<T> xa(17), xb(17);
+  zoopt::ParameterSet<T> a, b;
+  make(xa, a);
+  make(xb, b);
+  zoopt::MeZO<T> mezo({.lr = 0.05, .eps = 1e-2, .directions = 2, .seed = 5});
+  zoopt::ZOFineTuner<T> ft({.lr = 0.05, .eps = 1e-2, .directions = 2, .seed = 5},
+                           zoopt::PerturbationModel::unit(b, 1), b);
+  const double before = loss(a);
+  for (int t = 0; t < 20; ++t) {
+    mezo.step(loss, a);
+    ft.step(loss, b);
+  }
+  CHECK(std::memcmp(xa.data(), xb.data(), xa.size() * sizeof(T)) == 0);
+  CHECK(loss(b) < before);
+}
+
+}  // namespace
+
+TEST_CASE("learned: ZOFineTuner works on half and bfloat16 storage", "[learned][finetuner]") {
+  check_low_precision<zoopt::half>();
+  check_low_precision<zoopt::bfloat16>();
+}
+
+TEST_CASE("learned: logs and checkpoints name the fine-tuner 'zo-finetuner'",
+          "[learned][finetuner]") {
+  Net<float> n(4);
+  zoopt::ZOFineTuner<float> ft({.lr = 0.01}, zoopt::PerturbationModel::unit(n.set), n.set);
+  CHECK(zoopt::optimizer_identity(ft) == "zo-finetuner");
+  CHECK(zoopt::UpdateLog::for_optimizer(ft, n.set).header().optimizer == "zo-finetuner");
+}
+
+TEST_CASE("learned: a NaN parameter is named by its block, parameters untouched",
+          "[learned][finetuner]") {
+  Net<float> n(6);
+  n.x[7 + 2] = std::numeric_limits<float>::quiet_NaN();  // element 2 of "bias"
+  const std::vector<float> before = n.x;
+  zoopt::ZOFineTuner<float> ft({.lr = 0.01}, zoopt::PerturbationModel::unit(n.set), n.set);
+  auto loss = [](const zoopt::ParameterSet<float>& q) { return test_loss(q); };
+  try {
+    ft.step(loss, n.set);
+    FAIL("no exception");
+  } catch (const zoopt::NonFiniteParameters& e) {
+    const std::string what = e.what();
+    CHECK_THAT(what, Catch::Contains("block 'bias'"));
+    CHECK_THAT(what, Catch::Contains("element 2 is nan"));
+  }
+  CHECK(std::memcmp(n.x.data(), before.data(), n.x.size() * sizeof(float)) == 0);
+  CHECK(ft.step_count() == 0);
 }

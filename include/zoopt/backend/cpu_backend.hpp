@@ -47,6 +47,8 @@
 #include <bit>
 #include <cmath>
 #include <cstdint>
+#include <cstring>
+#include <optional>
 #include <span>
 #include <string>
 #include <utility>
@@ -58,6 +60,14 @@
 #include "zoopt/params/parameter_set.hpp"
 #include "zoopt/random/philox.hpp"
 #include "zoopt/sampler/noise.hpp"
+
+#ifndef ZOOPT_CHECK_LOSS_WRITES
+#ifdef NDEBUG
+#define ZOOPT_CHECK_LOSS_WRITES 0
+#else
+#define ZOOPT_CHECK_LOSS_WRITES 1
+#endif
+#endif
 
 namespace zoopt {
 
@@ -74,6 +84,13 @@ struct CpuBackendOptions {
   /// parameters, but an aborted step or lr = 0 may leave elements whose
   /// perturbation did not invert one ulp away from their pre-step bits.
   bool exact_restore = true;
+  /// Check after every loss call that the loss did not write to the
+  /// parameters (default: on in builds without NDEBUG, off otherwise; define
+  /// ZOOPT_CHECK_LOSS_WRITES to 0 or 1 to choose). A write throws
+  /// LossModifiedParameters and the parameters get their pre-step bits back.
+  /// Costs a copy of the parameters (O(d) memory, allocated on the first
+  /// step) and one copy plus one compare pass per loss call.
+  bool check_loss_writes = ZOOPT_CHECK_LOSS_WRITES != 0;
 };
 
 template <class T, class Sampler>
@@ -83,9 +100,11 @@ class CpuBackend {
 
  public:
   using C = compute_t<T>;
+  using value_type = T;
+  using sampler_type = Sampler;
 
   explicit CpuBackend(std::size_t journal_reserve = 1024)
-      : CpuBackend(CpuBackendOptions{Rounding::automatic, journal_reserve, true}) {}
+      : CpuBackend(CpuBackendOptions{.journal_reserve = journal_reserve}) {}
 
   /// Throws std::invalid_argument naming `rounding` if stochastic rounding is
   /// requested for float or double storage.
@@ -99,6 +118,7 @@ class CpuBackend {
       rounding_ = is_low_precision_v<T> ? Rounding::stochastic : Rounding::nearest;
     }
     exact_ = options.exact_restore;
+    check_writes_ = options.check_loss_writes;
     if (exact_) {
       for (Journal* j : {&journal_, &next_}) {
         j->index.reserve(options.journal_reserve);
@@ -195,6 +215,59 @@ class CpuBackend {
     return total == 0 ? 0.0 : static_cast<double>(below) / static_cast<double>(total);
   }
 
+  /// Where a parameter is not finite: span position, element, value.
+  struct NonFinite {
+    std::size_t span = 0;
+    std::size_t element = 0;
+    double value = 0.0;
+  };
+  /// The first NaN/Inf element in span order, if any. One read of the
+  /// parameters; used to explain a failed step, never on the step path.
+  [[nodiscard]] std::optional<NonFinite> find_non_finite(
+      std::span<const SpanView<T>> views) const {
+    for (std::size_t s = 0; s < views.size(); ++s) {
+      for (std::size_t i = 0; i < views[s].size; ++i) {
+        const auto x = static_cast<double>(static_cast<C>(views[s].data[i]));
+        if (!std::isfinite(x)) return NonFinite{s, i, x};
+      }
+    }
+    return std::nullopt;
+  }
+
+  /// True when check_loss_writes is on.
+  [[nodiscard]] bool checks_loss_writes() const noexcept { return check_writes_; }
+  /// Copies the parameters before a loss call (check_loss_writes).
+  void snapshot(std::span<const SpanView<T>> views) {
+    std::size_t total = 0;
+    for (const SpanView<T>& v : views) total += v.size;
+    snapshot_.resize(total);
+    std::size_t at = 0;
+    for (const SpanView<T>& v : views) {
+      std::memcpy(snapshot_.data() + at, v.data, v.size * sizeof(T));
+      at += v.size;
+    }
+  }
+  /// After the loss call: if any parameter's bits differ from the snapshot,
+  /// writes the snapshot back and returns the first such (span, element).
+  std::optional<std::pair<std::size_t, std::size_t>> revert_loss_writes(
+      std::span<const SpanView<T>> views) {
+    std::optional<std::pair<std::size_t, std::size_t>> first;
+    std::size_t at = 0;
+    for (std::size_t s = 0; s < views.size(); ++s) {
+      const SpanView<T>& v = views[s];
+      if (std::memcmp(snapshot_.data() + at, v.data, v.size * sizeof(T)) != 0) {
+        if (!first) {
+          std::size_t i = 0;
+          while (std::memcmp(snapshot_.data() + at + i, v.data + i, sizeof(T)) == 0) ++i;
+          first = std::pair{s, i};
+        }
+        std::memcpy(v.data, snapshot_.data() + at, v.size * sizeof(T));
+      }
+      at += v.size;
+    }
+    return first;
+  }
+
  private:
   /// Sorted global indices and the exact theta0 of the journaled elements.
   struct Journal {
@@ -270,6 +343,8 @@ class CpuBackend {
 
   Rounding rounding_ = Rounding::nearest;
   bool exact_ = true;
+  bool check_writes_ = false;
+  std::vector<T> snapshot_;
   Journal journal_;
   Journal next_;
 };

@@ -192,6 +192,7 @@ class CudaBackend {
  public:
   using C = compute_t<T>;
   using value_type = T;
+  using sampler_type = Sampler;
 
   explicit CudaBackend(CudaBackendOptions options = {}) : o_(std::move(options)) { o_.check(); }
   CudaBackend(CudaBackend&&) noexcept = default;

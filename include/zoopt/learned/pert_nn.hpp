@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <span>
 
+#include "zoopt/core/storage.hpp"
 #include "zoopt/random/philox.hpp"
 
 namespace zoopt {
@@ -28,11 +29,11 @@ BlockStats block_stats(std::span<const T> x) {
   BlockStats s;
   const std::size_t n = x.size();
   if (n == 0) return s;
-  const double k = static_cast<double>(x[0]);
+  const auto k = static_cast<double>(static_cast<compute_t<T>>(x[0]));
   double sum = 0.0;
   double sum2 = 0.0;
   for (const T v : x) {
-    const double d = static_cast<double>(v) - k;
+    const double d = static_cast<double>(static_cast<compute_t<T>>(v)) - k;
     sum += d;
     sum2 += d * d;
   }

@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "zoopt/core/error.hpp"
+#include "zoopt/core/storage.hpp"
 #include "zoopt/learned/pert_nn.hpp"
 #include "zoopt/params/parameter_set.hpp"
 
@@ -194,6 +195,9 @@ class PerturbationModel {
     double den = 0.0;
     for (std::size_t i = 0; i < blocks_.size(); ++i) {
       const BlockStats st = block_stats(std::span<const T>(views[i].data, views[i].size));
+      if (!std::isfinite(st.mean) || !std::isfinite(st.variance)) {
+        throw_if_non_finite(i, std::span<const T>(views[i].data, views[i].size));
+      }
       const PertFeatures x = pert_features(st, loss_plus, loss_minus, previous[i]);
       const double s =
           caches.empty() ? blocks_[i].net.forward(x) : blocks_[i].net.forward(x, caches[i]);
@@ -217,6 +221,16 @@ class PerturbationModel {
   /// Writes the model to `path` (format above). Throws ModelFileError if the
   /// file cannot be written.
   void save(const std::string& path) const {
+    const std::vector<unsigned char> buf = serialize();
+    std::ofstream f(path, std::ios::binary | std::ios::trunc);
+    if (!f) throw ModelFileError("PerturbationModel::save: cannot open '" + path + "' for writing");
+    f.write(reinterpret_cast<const char*>(buf.data()), static_cast<std::streamsize>(buf.size()));
+    f.close();
+    if (!f) throw ModelFileError("PerturbationModel::save: writing '" + path + "' failed");
+  }
+
+  /// The file image save() writes (format above).
+  [[nodiscard]] std::vector<unsigned char> serialize() const {
     std::vector<unsigned char> buf;
     buf.insert(buf.end(), magic, magic + 8);
     put_u32(buf, version);
@@ -234,11 +248,14 @@ class PerturbationModel {
       for (const double v : w) put_f64(buf, v);
     }
     put_u64(buf, fnv1a(buf));
-    std::ofstream f(path, std::ios::binary | std::ios::trunc);
-    if (!f) throw ModelFileError("PerturbationModel::save: cannot open '" + path + "' for writing");
-    f.write(reinterpret_cast<const char*>(buf.data()), static_cast<std::streamsize>(buf.size()));
-    f.close();
-    if (!f) throw ModelFileError("PerturbationModel::save: writing '" + path + "' failed");
+    return buf;
+  }
+
+  /// Parses a file image as load() does; `source` names it in messages.
+  /// Throws ModelFileError naming what is wrong.
+  static PerturbationModel deserialize(std::span<const unsigned char> bytes,
+                                       const std::string& source = "<memory>") {
+    return parse(bytes, source);
   }
 
   /// Reads a model saved by save(). Throws ModelFileError naming what is
@@ -265,6 +282,22 @@ class PerturbationModel {
 
  private:
   static constexpr std::size_t max_name_length = 4096;
+
+  // The cause of non-finite block statistics, named: a NaN/Inf parameter.
+  // (Finite parameters whose statistics overflow fall through to the
+  // network's non-finite-output error.)
+  template <class T>
+  void throw_if_non_finite(std::size_t block, std::span<const T> x) const {
+    for (std::size_t k = 0; k < x.size(); ++k) {
+      const auto v = static_cast<double>(static_cast<compute_t<T>>(x[k]));
+      if (std::isfinite(v)) continue;
+      throw NonFiniteParameters("zoopt: the parameters of block '" + blocks_[block].name +
+                                "' hold a non-finite value before the step (element " +
+                                std::to_string(k) + " is " + std::to_string(v) +
+                                "), so its network's inputs (mean, variance) are undefined; "
+                                "parameters unchanged");
+    }
+  }
 
   static void put_u32(std::vector<unsigned char>& b, std::uint32_t v) {
     for (int k = 0; k < 4; ++k) b.push_back(static_cast<unsigned char>(v >> (8 * k)));

@@ -53,6 +53,9 @@ class ZOFineTuner : public ZerothOrderOptimizer<ZOFineTuner<T, Sampler, Backend>
   friend Base;
 
  public:
+  /// The name logs and checkpoints record (optimizer_identity).
+  static constexpr const char* name = "zo-finetuner";
+
   /// Settings; lr and eps default to the ZO Fine-tuner paper's fine-tuning
   /// values (small problems want a much larger lr).
   struct Params {

@@ -69,6 +69,8 @@ class StepEngine {
   /// Per-direction coefficients c_i = g_i * weight_i / n of the last step:
   /// the update was theta -= lr * (sum_i c_i s z_i + lambda theta).
   [[nodiscard]] std::span<const double> last_coefficients() const noexcept { return coefficients_; }
+  /// Per-span scales of the views the last update used, in span order.
+  [[nodiscard]] std::span<const double> last_scales() const noexcept { return scales_; }
 
   /// Phase 1. Returns false if the loss threw or returned NaN/Inf; the
   /// parameters then hold their pre-step bits and failure() says why.
@@ -79,13 +81,17 @@ class StepEngine {
     draws_.clear();
     failure_ = nullptr;
     at_ = Position{};
+    detail::check_step_counter(s.step);
     auto point = [&](std::uint32_t direction, const char* where) {
       double value = 0.0;
+      const bool watch = watches_loss_writes();
+      if (watch) watch_loss_writes(views);
       try {
         value = detail::call_loss(loss, arg);
       } catch (...) {
         failure_ = std::current_exception();
       }
+      if (watch) check_loss_writes(views, s, direction, where);
       if (!failure_ && !std::isfinite(value)) {
         failure_ = std::make_exception_ptr(
             NonFiniteLoss("zoopt: loss returned " + std::to_string(value) + " at step " +
@@ -136,6 +142,13 @@ class StepEngine {
   /// directions. `coefficients` has one entry per direction.
   void finish(std::span<const SpanView<T>> views, const StepSettings& s,
               std::span<const double> coefficients) {
+    // What the update used, however the coefficients were made (here or
+    // gathered by a distributed driver): an update log records these.
+    if (coefficients.data() != coefficients_.data()) {
+      coefficients_.assign(coefficients.begin(), coefficients.end());
+    }
+    scales_.resize(views.size());
+    for (std::size_t i = 0; i < views.size(); ++i) scales_[i] = views[i].scale;
     terms_.clear();
     bool merged = false;
     for (std::uint32_t i = 0; i < coefficients.size(); ++i) {
@@ -177,6 +190,31 @@ class StepEngine {
     double coef = 0.0;
   };
 
+  // The optional write check of backends that offer it (CpuBackend).
+  [[nodiscard]] bool watches_loss_writes() const {
+    if constexpr (requires { backend_.checks_loss_writes(); }) {
+      return backend_.checks_loss_writes();
+    } else {
+      return false;
+    }
+  }
+  void watch_loss_writes(std::span<const SpanView<T>> views) {
+    if constexpr (requires { backend_.snapshot(views); }) backend_.snapshot(views);
+  }
+  void check_loss_writes(std::span<const SpanView<T>> views, const StepSettings& s,
+                         std::uint32_t direction, const char* where) {
+    if constexpr (requires { backend_.revert_loss_writes(views); }) {
+      const auto wrote = backend_.revert_loss_writes(views);
+      if (!wrote) return;
+      failure_ = std::make_exception_ptr(LossModifiedParameters(
+          "zoopt: the loss wrote to the parameters it was given (span " +
+          std::to_string(wrote->first) + ", element " + std::to_string(wrote->second) +
+          ", at step " + std::to_string(s.step) + ", direction " + std::to_string(direction) +
+          " (" + where +
+          ")); a loss must only read them. Parameters restored to their pre-step values"));
+    }
+  }
+
   void go_to(std::span<const SpanView<T>> views, const StepSettings& s, std::uint32_t direction,
              double coef) {
     terms_.clear();
@@ -193,6 +231,7 @@ class StepEngine {
   Backend backend_;
   std::vector<Term> terms_;
   std::vector<double> coefficients_;
+  std::vector<double> scales_;
   std::vector<DirectionDraw> draws_;
   std::vector<double> losses_;
   std::exception_ptr failure_;

@@ -17,6 +17,7 @@
 #include <span>
 #include <sstream>
 #include <string>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -33,6 +34,13 @@ namespace zoopt {
 
 template <class Derived, class T, class Sampler, class Estimator, class Backend>
 class ZerothOrderOptimizer {
+  // The backend draws the noise, the optimizer names it in logs and
+  // checkpoints: they must be the same sampler.
+  static_assert(!requires { typename Backend::sampler_type; } ||
+                    std::is_same_v<typename Backend::sampler_type, Sampler>,
+                "zoopt: the backend's sampler differs from the optimizer's Sampler; "
+                "use Backend = CpuBackend<T, Sampler> with the same Sampler");
+
  public:
   using value_type = T;
   using sampler_type = Sampler;
@@ -181,7 +189,9 @@ class ZerothOrderOptimizer {
   /// Per-span scales of the views the last step used (1 unless the
   /// optimizer scales spans, as the ZO Fine-tuner does), in span order:
   /// what an update log needs to replay that step. O(number of spans).
-  [[nodiscard]] std::span<const double> last_scales() const noexcept { return last_scales_; }
+  [[nodiscard]] std::span<const double> last_scales() const noexcept {
+    return engine_.last_scales();
+  }
 
  protected:
   explicit ZerothOrderOptimizer(std::uint32_t directions, Backend backend = Backend{})
@@ -193,12 +203,35 @@ class ZerothOrderOptimizer {
     if constexpr (requires { self.prepare(views); }) views = self.prepare(views);
     const StepSettings settings = self.settings(step_);
     if (!eps_checked_) check_eps(views, settings.eps);
-    last_scales_.resize(views.size());
-    for (std::size_t i = 0; i < views.size(); ++i) last_scales_[i] = views[i].scale;
-    const double mean = engine_.run(loss, arg, views, settings,
-                                    [&](std::uint32_t i) { return self.draw(step_, i); });
+    double mean = 0.0;
+    try {
+      mean = engine_.run(loss, arg, views, settings,
+                         [&](std::uint32_t i) { return self.draw(step_, i); });
+    } catch (const NonFiniteLoss& e) {
+      explain_non_finite(arg, views, e);
+      throw;
+    }
     record_step(engine_.losses().size());
     return mean;
+  }
+
+  // A NaN/Inf loss is most often caused by NaN/Inf parameters: after the
+  // restore, look for one (backends that can read the parameters) and name
+  // it. Costs one read of the parameters, on the failure path only.
+  template <class Arg>
+  void explain_non_finite(const Arg& arg, std::span<const SpanView<T>> views,
+                          const NonFiniteLoss& e) const {
+    if constexpr (requires { engine_.backend().find_non_finite(views); }) {
+      if (dynamic_cast<const NonFiniteParameters*>(&e) != nullptr) return;
+      const auto bad = engine_.backend().find_non_finite(views);
+      if (!bad) return;
+      std::string span = "params";
+      if constexpr (std::is_same_v<Arg, ParameterSet<T>>) span = "span '" + arg.name(bad->span) + "'";
+      throw NonFiniteParameters("zoopt: " + span + " holds a non-finite value before step " +
+                                std::to_string(step_) + " (element " +
+                                std::to_string(bad->element) + " is " +
+                                std::to_string(bad->value) + "); " + e.what());
+    }
   }
 
  private:
@@ -209,7 +242,6 @@ class ZerothOrderOptimizer {
   double eps_warning_share_ = 0.1;
   bool eps_checked_ = false;
   bool eps_warned_ = false;
-  std::vector<double> last_scales_;
 
   static const char* storage_name() { return storage_traits<T>::name; }
 };

@@ -180,6 +180,8 @@ class UpdateLog {
     detail::require(
         scales.empty() || scales.size() == header_.spans.size(), "UpdateLog::append", "scales",
         "must be empty or have one entry per span (" + std::to_string(header_.spans.size()) + ")");
+    detail::require(step < detail::max_steps, "UpdateLog::append", "step",
+                    "must be < 2^32 (the noise key holds 32 bits of the step)");
     detail::require(std::isfinite(lr), "UpdateLog::append", "lr", "must be finite");
     detail::require(std::isfinite(weight_decay), "UpdateLog::append", "weight_decay",
                     "must be finite");
