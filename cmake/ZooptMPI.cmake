@@ -11,6 +11,18 @@ if(MPI_CXX_FOUND)
   set_target_properties(zoopt_mpi PROPERTIES EXPORT_NAME mpi)
   target_link_libraries(zoopt_mpi INTERFACE zoopt::zoopt MPI::MPI_CXX)
   set(ZOOPT_HAS_MPI ON)
+  # Open MPI refuses to run as root without --allow-run-as-root and to start
+  # more ranks than cores without --oversubscribe; other MPIs need neither.
+  # Used by the tests that run under mpiexec (ZOOPT_MPIEXEC_EXTRA_FLAGS).
+  set(ZOOPT_MPIEXEC_EXTRA_FLAGS "")
+  if(MPIEXEC_EXECUTABLE)
+    execute_process(COMMAND ${MPIEXEC_EXECUTABLE} --version
+      OUTPUT_VARIABLE _zoopt_mpiexec_version ERROR_VARIABLE _zoopt_mpiexec_version
+      RESULT_VARIABLE _zoopt_mpiexec_rc TIMEOUT 20)
+    if(_zoopt_mpiexec_version MATCHES "Open MPI|OpenRTE")
+      set(ZOOPT_MPIEXEC_EXTRA_FLAGS --allow-run-as-root --oversubscribe)
+    endif()
+  endif()
   message(STATUS "zoopt: MPI ${MPI_CXX_VERSION} found; building zoopt::mpi")
   if(ZOOPT_INSTALL)
     # Consumers of the installed package need find_dependency(MPI COMPONENTS

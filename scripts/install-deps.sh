@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Installs the Debian packages zoopt's build, tests, benchmarks and demo use.
+# Installs the Debian packages zoopt's build, tests, benchmarks and demo use,
+# plus any package names given as arguments (e.g. clang for scripts/fuzz.sh).
 # Does nothing when they are all present. Needs root (or sudo).
 set -euo pipefail
 
@@ -9,6 +10,7 @@ packages=(
   catch2 libbenchmark-dev              # tests and benchmarks
   libopenmpi-dev openmpi-bin           # optional zoopt::mpi component
   dataset-fashion-mnist                # data of the main demo
+  "$@"
 )
 
 missing=()
