@@ -206,9 +206,8 @@ class Distributed {
   double step(Loss&& loss, std::span<T> params) {
     zoopt::detail::require(!params.empty(), "zoopt::mpi::Distributed::step", "params",
                            "must not be an empty span");
-    const std::array<SpanView<T>, 1> views = {SpanView<T>{params.data(), params.size()}};
-    const std::span<const T> arg(params.data(), params.size());
-    return run(loss, arg, std::span<const SpanView<T>>(views));
+    Exchange exchange{*this};
+    return opt_.step(loss, params, exchange);
   }
 
   /// One distributed step on a parameter set; the loss is called as
@@ -218,7 +217,8 @@ class Distributed {
   double step(Loss&& loss, ParameterSet<T>& params) {
     zoopt::detail::require(!params.empty(), "zoopt::mpi::Distributed::step", "params",
                            "must hold at least one span");
-    return run(loss, params, std::span<const SpanView<T>>(params.views()));
+    Exchange exchange{*this};
+    return opt_.step(loss, params, exchange);
   }
 
   /// Up to `steps` steps with callbacks, as Optimizer::optimize. Every rank
@@ -242,9 +242,12 @@ class Distributed {
   void check_replicas(std::span<const T> params) {
     const std::array<SpanView<T>, 1> views = {
         SpanView<T>{const_cast<T*>(params.data()), params.size()}};
-    verify(std::span<const SpanView<T>>(views), Check::on_request);
+    verify(std::span<const SpanView<T>>(views), Check::on_request,
+           opt_.settings_at(opt_.step_count()));
   }
-  void check_replicas(const ParameterSet<T>& params) { verify(params.views(), Check::on_request); }
+  void check_replicas(const ParameterSet<T>& params) {
+    verify(params.views(), Check::on_request, opt_.settings_at(opt_.step_count()));
+  }
 
  private:
   static constexpr std::size_t fingerprint_words = 11;
@@ -264,45 +267,58 @@ class Distributed {
     return 1 + losses + (options_.parallelism == Parallelism::directions ? k : 0);
   }
 
-  template <class Loss, class Arg>
-  double run(Loss& loss, const Arg& arg, std::span<const SpanView<T>> views) {
-    // Optimizers with per-step views of their own (per-span scales) expose
-    // them through a public prepare_views().
-    if constexpr (requires { opt_.prepare_views(views); }) views = opt_.prepare_views(views);
-    const Traffic before = comm_.traffic();
-    struct Finally {
-      Distributed& self;
-      const Traffic& before;
-      ~Finally() {
-        self.last_ = self.comm_.traffic() - before;
-        self.comm_.set_step(-1);
-      }
-    } finally{*this, before};
-
-    const std::uint64_t t = opt_.step_count();
-    comm_.set_step(static_cast<std::int64_t>(t));
-    const StepSettings s = opt_.settings_at(t);
-    if (!verified_) {
-      verify(views, Check::before_first_step);
-      verified_ = true;
-      // The optimizer's warning about an eps rounded away by the storage
-      // type, where it has one: the replicas are identical, so rank 0 alone
-      // checks and warns.
-      if constexpr (requires { opt_.check_eps(views, s.eps); }) {
-        if (comm_.rank() == 0) opt_.check_eps(views, s.eps);
+  // The optimizer's step calls these between its phases (step_exchange.hpp).
+  struct Exchange {
+    Distributed& d;
+    Traffic before_step{};
+    [[nodiscard]] std::pair<std::uint32_t, std::uint32_t> directions(std::uint32_t n) const {
+      return d.my_directions(n);
+    }
+    // Identical replicas: rank 0 alone checks eps and warns.
+    [[nodiscard]] bool warns() const { return d.comm_.rank() == 0; }
+    void before(std::span<const SpanView<T>> views, const StepSettings& s) {
+      before_step = d.comm_.traffic();
+      d.comm_.set_step(static_cast<std::int64_t>(s.step));
+      if (!d.verified_) {
+        d.verify(views, Check::before_first_step, s);
+        d.verified_ = true;
       }
     }
+    template <class Engine>
+    double combine(Engine& engine, std::span<const SpanView<T>> views, const StepSettings& s,
+                   bool ok, std::span<double> coefficients) {
+      struct Finally {  // traffic of this step, also when it throws
+        Exchange& x;
+        ~Finally() {
+          x.d.last_ = x.d.comm_.traffic() - x.before_step;
+          x.d.comm_.set_step(-1);
+        }
+      } finally{*this};
+      return d.exchange(engine, views, s, ok, coefficients);
+    }
+    void after(std::span<const SpanView<T>> views) {
+      ++d.steps_;
+      if (d.options_.check_every != 0 && d.steps_ % d.options_.check_every == 0) {
+        d.comm_.set_step(static_cast<std::int64_t>(d.opt_.step_count()));
+        d.verify(views, Check::after_step, d.opt_.settings_at(d.opt_.step_count()));
+        d.last_ = d.comm_.traffic() - before_step;
+        d.comm_.set_step(-1);
+      }
+    }
+  };
+
+  // One allgather of [status, loss values, (coefficients)] per rank; fills
+  // all n coefficients and leaves every direction's loss values in the
+  // engine, in single-process order.
+  template <class Engine>
+  double exchange(Engine& engine, std::span<const SpanView<T>> views, const StepSettings& s,
+                  bool ok, std::span<double> coefficients) {
     const std::uint32_t n = s.directions;
     const int p = comm_.size();
     const int me = comm_.rank();
     const bool by_data = options_.parallelism == Parallelism::data;
     const auto [first, last] = my_directions(n);
-    auto& engine = opt_.engine();
 
-    const bool ok = engine.evaluate(
-        loss, arg, views, s, [&](std::uint32_t i) { return opt_.draw_at(t, i); }, first, last);
-
-    // Pack [status, losses, (coefficients)] for the exchange.
     std::uint64_t total = 0;
     for (int r = 0; r < p; ++r) {
       const auto i = static_cast<std::size_t>(r);
@@ -311,14 +327,13 @@ class Distributed {
       total += counts_[i];
     }
     const std::size_t mine = counts_[static_cast<std::size_t>(me)];
-    coefficients_.assign(n, 0.0);
     send_.assign(mine, 0.0);
     if (ok) {
       const std::span<double> losses = engine.losses();
       std::copy(losses.begin(), losses.end(), send_.begin() + 1);
       if (!by_data) {
-        engine.coefficients(s, first, last, coefficients_);
-        std::copy(coefficients_.begin() + first, coefficients_.begin() + last,
+        engine.coefficients(s, first, last, coefficients);
+        std::copy(coefficients.begin() + first, coefficients.begin() + last,
                   send_.begin() + 1 + static_cast<std::ptrdiff_t>(losses.size()));
       }
     } else {
@@ -329,11 +344,9 @@ class Distributed {
 
     for (int r = 0; r < p; ++r) {
       const double status = recv_[displacements_[static_cast<std::size_t>(r)]];
-      if (status != status_ok) fail(views, s, ok, r, status);
+      if (status != status_ok) fail(engine, views, s, ok, r, status);
     }
 
-    double sum = 0.0;
-    std::size_t count = 0;
     if (by_data) {
       // Deterministic all-reduce: rank order, then one division.
       const std::span<double> losses = engine.losses();
@@ -342,33 +355,26 @@ class Distributed {
         for (int r = 0; r < p; ++r) v += recv_[displacements_[static_cast<std::size_t>(r)] + 1 + j];
         losses[j] = v / static_cast<double>(p);
       }
-      engine.coefficients(s, 0, n, coefficients_);
-      for (const double v : losses) sum += v;
-      count = losses.size();
+      engine.coefficients(s, 0, n, coefficients);
     } else {
-      // Mean over the values a single process would have evaluated: the
-      // unperturbed loss once (rank 0's), then every direction's points.
+      // The values a single process would have evaluated: the unperturbed
+      // loss once (rank 0's), then every direction's points in order.
       const std::size_t base = Estimator::evaluates_base ? 1 : 0;
-      if (base) {
-        sum += recv_[displacements_[0] + 1];
-        ++count;
-      }
+      gathered_.clear();
+      if (base) gathered_.push_back(recv_[displacements_[0] + 1]);
       for (int r = 0; r < p; ++r) {
         const auto [f, l] = direction_block(n, r, p);
         const std::size_t at = displacements_[static_cast<std::size_t>(r)] + 1;
         const std::size_t m = base + (l - f) * Estimator::points_per_direction;
-        for (std::size_t j = base; j < m; ++j) sum += recv_[at + j];
-        count += m - base;
-        for (std::uint32_t i = f; i < l; ++i) coefficients_[i] = recv_[at + m + (i - f)];
+        for (std::size_t j = base; j < m; ++j) gathered_.push_back(recv_[at + j]);
+        for (std::uint32_t i = f; i < l; ++i) coefficients[i] = recv_[at + m + (i - f)];
       }
+      engine.assign_losses(gathered_);
     }
-    engine.finish(views, s, coefficients_);
-    opt_.record_step(engine.losses().size());
-    ++steps_;
-    if (options_.check_every != 0 && steps_ % options_.check_every == 0) {
-      verify(views, Check::after_step);
-    }
-    return sum / static_cast<double>(count);
+    coefficients_.assign(coefficients.begin(), coefficients.end());
+    double sum = 0.0;
+    for (const double v : engine.losses()) sum += v;
+    return sum / static_cast<double>(engine.losses().size());
   }
 
   static double failure_kind(const std::exception_ptr& failure) {
@@ -395,11 +401,12 @@ class Distributed {
 
   // Every rank: restore, learn the failing rank's message, throw the same
   // error.
-  [[noreturn]] void fail(std::span<const SpanView<T>> views, const StepSettings& s, bool ok,
-                         int origin, double kind) {
-    if (ok) opt_.engine().abort(views, s);
+  template <class Engine>
+  [[noreturn]] void fail(Engine& engine, std::span<const SpanView<T>> views, const StepSettings& s,
+                         bool ok, int origin, double kind) {
+    if (ok) engine.abort(views, s);
     std::string message;
-    if (comm_.rank() == origin) message = describe(opt_.engine().failure());
+    if (comm_.rank() == origin) message = describe(engine.failure());
     message = comm_.broadcast(std::move(message), origin, "the failing rank's error message");
     const std::string text = "zoopt::mpi: rank " + std::to_string(origin) + " of " +
                              std::to_string(comm_.size()) + " failed at step " +
@@ -410,9 +417,8 @@ class Distributed {
   }
 
   // Gathers every rank's fingerprint and throws on a difference.
-  void verify(std::span<const SpanView<T>> views, Check when) {
+  void verify(std::span<const SpanView<T>> views, Check when, const StepSettings& s) {
     const std::uint64_t t = opt_.step_count();
-    const StepSettings s = opt_.settings_at(t);
     std::uint64_t elements = 0;
     for (const SpanView<T>& v : views) elements += v.size;
     const std::uint64_t layout = sizeof(T) | (Estimator::evaluates_base ? 1u : 0u) << 8 |
@@ -489,6 +495,7 @@ class Distributed {
   std::vector<double> coefficients_;
   std::vector<double> send_;
   std::vector<double> recv_;
+  std::vector<double> gathered_;
   Traffic last_;
   std::uint64_t steps_ = 0;
   bool verified_ = false;

@@ -1,13 +1,14 @@
 // The schedule of one ZO step: which points are evaluated, in which order,
 // and the passes that move the parameters between them.
 //
-// A step runs in three phases so that a distributed driver can exchange
-// scalars between them (a single process simply runs them back to back):
+// A step runs in three phases with an exchange of scalars between them
+// (step_exchange.hpp: nothing in one process, an allgather under MPI):
 //   1. evaluate(): move to each point of directions [first, last), call the
 //      loss, record the values. On failure the parameters are restored and
 //      the failure is kept instead of thrown.
 //   2. coefficients(): projected gradient * kernel weight / n per direction,
-//      from the (possibly all-reduced) loss values.
+//      from the (possibly all-reduced) loss values of directions evaluated
+//      here.
 //   3. finish(): one pass that restores and applies the update with all n
 //      coefficients (possibly gathered from other processes).
 #pragma once
@@ -66,6 +67,13 @@ class StepEngine {
   /// of each evaluated direction. A distributed driver may overwrite them
   /// with all-reduced values before coefficients().
   [[nodiscard]] std::span<double> losses() noexcept { return losses_; }
+  [[nodiscard]] std::span<const double> losses() const noexcept { return losses_; }
+  /// Replaces the loss values (an exchange that gathered every process's
+  /// values, in single-process order). At most 2n + 1 values: allocates
+  /// nothing.
+  void assign_losses(std::span<const double> values) {
+    losses_.assign(values.begin(), values.end());
+  }
   /// Per-direction coefficients c_i = g_i * weight_i / n of the last step:
   /// the update was theta -= lr * (sum_i c_i s z_i + lambda theta).
   [[nodiscard]] std::span<const double> last_coefficients() const noexcept { return coefficients_; }
@@ -167,20 +175,6 @@ class StepEngine {
     if (at_.valid) terms_.push_back(Term{at_.direction, at_.coef, 0.0});
     backend_.restore(views, s.seed, s.step, terms_);
     at_ = Position{};
-  }
-
-  /// All three phases on one process. Returns the mean loss; rethrows a
-  /// failure after the parameters are restored.
-  template <class Loss, class Arg, class Draw>
-  double run(Loss& loss, const Arg& arg, std::span<const SpanView<T>> views, const StepSettings& s,
-             Draw&& draw) {
-    if (!evaluate(loss, arg, views, s, draw, 0, s.directions)) std::rethrow_exception(failure_);
-    coefficients_.assign(s.directions, 0.0);
-    coefficients(s, 0, s.directions, coefficients_);
-    finish(views, s, coefficients_);
-    double sum = 0.0;
-    for (const double v : losses_) sum += v;
-    return sum / static_cast<double>(losses_.size());
   }
 
  private:

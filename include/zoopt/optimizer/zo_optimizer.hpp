@@ -1,5 +1,7 @@
 // Shared machinery of the ZO optimizers: step() on a span or a parameter set,
-// optimize() with callbacks, counters. A concrete optimizer (MeZO, KerZOO, ...)
+// optimize() with callbacks, counters, and the one step path every step takes
+// (run(): prepare views, evaluate, exchange scalars, update; the exchange is
+// a policy, step_exchange.hpp). A concrete optimizer (MeZO, KerZOO, ...)
 // derives from it (CRTP) and supplies
 //   StepSettings settings(std::uint64_t step) const;
 //   DirectionDraw draw(std::uint64_t step, std::uint32_t direction) const;
@@ -28,6 +30,7 @@
 #include "zoopt/core/storage.hpp"
 #include "zoopt/core/warning.hpp"
 #include "zoopt/optimizer/step_engine.hpp"
+#include "zoopt/optimizer/step_exchange.hpp"
 #include "zoopt/params/parameter_set.hpp"
 
 namespace zoopt {
@@ -66,10 +69,8 @@ class ZerothOrderOptimizer {
   template <class Loss>
   requires detail::LossFor<Loss, std::span<const T>>
   double step(Loss&& loss, std::span<T> params) {
-    detail::require(!params.empty(), "step", "params", "must not be an empty span");
-    const std::array<SpanView<T>, 1> views = {SpanView<T>{params.data(), params.size()}};
-    const std::span<const T> arg(params.data(), params.size());
-    return run(loss, arg, std::span<const SpanView<T>>(views));
+    LocalExchange local;
+    return step(loss, params, local);
   }
 
   /// One ZO step on a parameter set; the loss is called as
@@ -77,8 +78,25 @@ class ZerothOrderOptimizer {
   template <class Loss>
   requires detail::LossFor<Loss, ParameterSet<T>>
   double step(Loss&& loss, ParameterSet<T>& params) {
+    LocalExchange local;
+    return step(loss, params, local);
+  }
+
+  /// One step whose scalars are shared by `exchange` (step_exchange.hpp);
+  /// zoopt::mpi::Distributed calls these. Everything else is as step().
+  template <class Loss, class Exchange>
+  requires detail::LossFor<Loss, std::span<const T>>
+  double step(Loss&& loss, std::span<T> params, Exchange& exchange) {
+    detail::require(!params.empty(), "step", "params", "must not be an empty span");
+    const std::array<SpanView<T>, 1> views = {SpanView<T>{params.data(), params.size()}};
+    const std::span<const T> arg(params.data(), params.size());
+    return run(loss, arg, std::span<const SpanView<T>>(views), exchange);
+  }
+  template <class Loss, class Exchange>
+  requires detail::LossFor<Loss, ParameterSet<T>>
+  double step(Loss&& loss, ParameterSet<T>& params, Exchange& exchange) {
     detail::require(!params.empty(), "step", "params", "must hold at least one span");
-    return run(loss, params, std::span<const SpanView<T>>(params.views()));
+    return run(loss, params, std::span<const SpanView<T>>(params.views()), exchange);
   }
 
   /// Runs up to `steps` steps, calling each callback's on_begin / on_step /
@@ -107,20 +125,12 @@ class ZerothOrderOptimizer {
   }
   [[nodiscard]] const backend_type& backend() const noexcept { return engine_.backend(); }
   [[nodiscard]] backend_type& backend() noexcept { return engine_.backend(); }
-  /// The step engine, for drivers that run its phases themselves
-  /// (distributed steps); ordinary users call step().
-  [[nodiscard]] engine_type& engine() noexcept { return engine_; }
   /// Settings and direction draws of step t, as step() would use them.
   [[nodiscard]] StepSettings settings_at(std::uint64_t t) const {
     return static_cast<const Derived&>(*this).settings(t);
   }
   [[nodiscard]] DirectionDraw draw_at(std::uint64_t t, std::uint32_t i) const {
     return static_cast<const Derived&>(*this).draw(t, i);
-  }
-  /// Counts a step run by an external driver (advances the noise key).
-  void record_step(std::uint64_t evaluations) noexcept {
-    forward_passes_ += evaluations;
-    ++step_;
   }
 
   /// Sets the loss-evaluation counter (resuming a run).
@@ -167,9 +177,8 @@ class ZerothOrderOptimizer {
   /// them) and warns once per optimizer when eps * |span scale| is below
   /// half an ulp for more than the warning share of the elements: such
   /// perturbations are rounded away and the estimate sees only noise.
-  /// step() calls it on its first step; a driver that runs the engine phases
-  /// itself calls it before its first step. Returns the share found (0 if
-  /// the backend cannot measure it).
+  /// step() calls it on its first step (on one process of a distributed
+  /// run). Returns the share found (0 if the backend cannot measure it).
   double check_eps(std::span<const SpanView<T>> views, double eps) {
     eps_checked_ = true;
     double share = 0.0;
@@ -195,23 +204,49 @@ class ZerothOrderOptimizer {
 
  protected:
   explicit ZerothOrderOptimizer(std::uint32_t directions, Backend backend = Backend{})
-      : engine_(directions, std::move(backend)) {}
+      : engine_(directions, std::move(backend)) {
+    coefficients_.reserve(directions);
+  }
 
-  template <class Loss, class Arg>
-  double run(Loss& loss, const Arg& arg, std::span<const SpanView<T>> views) {
+  /// The step engine (for optimizers that read the step's loss values).
+  [[nodiscard]] engine_type& engine() noexcept { return engine_; }
+  [[nodiscard]] const engine_type& engine() const noexcept { return engine_; }
+
+  // The one step path: prepare the views, evaluate this process's
+  // directions, exchange, update, count.
+  template <class Loss, class Arg, class Exchange>
+  double run(Loss& loss, const Arg& arg, std::span<const SpanView<T>> views, Exchange& exchange) {
+    static_assert(StepExchange<Exchange, T, engine_type>,
+                  "zoopt: the exchange policy must provide directions(n), warns(), "
+                  "before(views, settings), combine(engine, views, settings, ok, "
+                  "coefficients) and after(views) (see zoopt/optimizer/step_exchange.hpp)");
     auto& self = static_cast<Derived&>(*this);
+    const std::uint64_t t = step_;
+    detail::check_step_counter(t);
     if constexpr (requires { self.prepare(views); }) views = self.prepare(views);
-    const StepSettings settings = self.settings(step_);
-    if (!eps_checked_) check_eps(views, settings.eps);
+    const StepSettings settings = self.settings(t);
+    exchange.before(views, settings);
+    if (!eps_checked_) {
+      eps_checked_ = true;
+      if (exchange.warns()) check_eps(views, settings.eps);
+    }
+    const auto [first, last] = exchange.directions(settings.directions);
     double mean = 0.0;
     try {
-      mean = engine_.run(loss, arg, views, settings,
-                         [&](std::uint32_t i) { return self.draw(step_, i); });
+      const bool ok = engine_.evaluate(
+          loss, arg, views, settings, [&](std::uint32_t i) { return self.draw(t, i); }, first,
+          last);
+      const std::uint64_t evaluated = ok ? engine_.losses().size() : 0;
+      coefficients_.assign(settings.directions, 0.0);
+      mean = exchange.combine(engine_, views, settings, ok, std::span<double>(coefficients_));
+      engine_.finish(views, settings, coefficients_);
+      forward_passes_ += evaluated;
+      ++step_;
     } catch (const NonFiniteLoss& e) {
       explain_non_finite(arg, views, e);
       throw;
     }
-    record_step(engine_.losses().size());
+    exchange.after(views);
     return mean;
   }
 
@@ -236,6 +271,7 @@ class ZerothOrderOptimizer {
 
  private:
   engine_type engine_;
+  std::vector<double> coefficients_;
   std::uint64_t step_ = 0;
   std::uint64_t forward_passes_ = 0;
   WarningSink warning_sink_;
