@@ -8,6 +8,8 @@
 
 #include "zoopt/callbacks/callbacks.hpp"
 
+#include "zoopt/core/error.hpp"
+
 namespace zoopt {
 
 /// Writes `step,loss,forward_passes,seconds` per step to a CSV file (header
@@ -16,7 +18,7 @@ class CsvLogger {
  public:
   explicit CsvLogger(const std::string& path, std::size_t every = 1)
       : out_(path), every_(every == 0 ? 1 : every) {
-    if (!out_) throw std::runtime_error("CsvLogger: cannot open '" + path + "' for writing");
+    if (!out_) throw RuntimeError("CsvLogger: cannot open '" + path + "' for writing");
     out_ << "step,loss,forward_passes,seconds\n" << std::setprecision(10);
   }
 

@@ -8,11 +8,48 @@
 
 namespace zoopt {
 
+/// Base of every exception zoopt throws: `catch (const zoopt::Error&)` catches
+/// them all. Each concrete type also derives from the standard exception it
+/// has always been (std::invalid_argument for a bad argument,
+/// std::runtime_error for a failed loss or a corrupt file, ...), so catch
+/// clauses written for those keep working; what() is the standard one.
+class Error {
+ public:
+  virtual ~Error() = default;
+  [[nodiscard]] virtual const char* what() const noexcept = 0;
+
+ protected:
+  Error() = default;
+  Error(const Error&) = default;
+  Error& operator=(const Error&) = default;
+};
+
+/// A zoopt::Error that is also the standard exception `Std`.
+template <class Std>
+class StdError : public Std, public Error {
+ public:
+  using Std::Std;
+  [[nodiscard]] const char* what() const noexcept override { return Std::what(); }
+};
+
+/// An argument or setting is invalid; the message names it.
+using InvalidArgument = StdError<std::invalid_argument>;
+/// A call made in the wrong state (e.g. recording a step that never ran).
+using LogicError = StdError<std::logic_error>;
+/// A lookup by name or index found nothing.
+using OutOfRange = StdError<std::out_of_range>;
+/// A counter reached its limit (see max_steps).
+using OverflowError = StdError<std::overflow_error>;
+/// A value computed from valid inputs left its domain (e.g. a learned scale).
+using DomainError = StdError<std::domain_error>;
+/// An operating-system or I/O failure (a file that cannot be written).
+using RuntimeError = StdError<std::runtime_error>;
+
 /// Thrown when the user's loss returns NaN or +-Inf. By the time it is thrown
 /// the parameters hold their exact pre-step bits again.
-class NonFiniteLoss : public std::runtime_error {
+class NonFiniteLoss : public StdError<std::runtime_error> {
  public:
-  using std::runtime_error::runtime_error;
+  using StdError<std::runtime_error>::StdError;
 };
 
 /// A NonFiniteLoss whose cause is the parameters themselves: they held a NaN
@@ -29,19 +66,19 @@ class NonFiniteParameters : public NonFiniteLoss {
 /// CpuBackendOptions::check_loss_writes). A loss must only read them: zoopt
 /// rebuilds the pre-step values from the perturbation it applied. By the time
 /// it is thrown the parameters hold their pre-step bits again.
-class LossModifiedParameters : public std::logic_error {
+class LossModifiedParameters : public StdError<std::logic_error> {
  public:
-  using std::logic_error::logic_error;
+  using StdError<std::logic_error>::StdError;
 };
 
 namespace detail {
 
-/// Throws std::invalid_argument("<where>: <field> <what>") unless `ok`.
+/// Throws InvalidArgument("<where>: <field> <what>") unless `ok`.
 /// The const char* overload builds no string on success, so checks on the
 /// step path allocate nothing.
 inline void require(bool ok, const char* where, const char* field, const char* what) {
   if (!ok) {
-    throw std::invalid_argument(std::string(where) + ": " + field + " " + what);
+    throw InvalidArgument(std::string(where) + ": " + field + " " + what);
   }
 }
 inline void require(bool ok, const char* where, const char* field, const std::string& what) {
@@ -77,7 +114,7 @@ inline void check_step_params(const char* where, double lr, double eps, std::uin
 /// the noise of step t - 2^32 (see max_steps). Nothing has been touched yet.
 inline void check_step_counter(std::uint64_t step) {
   if (step >= max_steps) {
-    throw std::overflow_error(
+    throw OverflowError(
         "zoopt: step_count is " + std::to_string(step) +
         ": the noise key holds 32 bits of the step, so steps from 2^32 on would repeat the "
         "directions of step 0, 1, ...; continue with a new seed and set_step_count(0)");

@@ -8,12 +8,15 @@
 #include <stdexcept>
 #include <string>
 
+#include "zoopt/core/error.hpp"
+
 namespace zoopt::cuda {
 
 /// A CUDA runtime call failed. code() is the runtime's error.
-class CudaError : public std::runtime_error {
+class CudaError : public zoopt::StdError<std::runtime_error> {
  public:
-  CudaError(cudaError_t code, const std::string& what) : std::runtime_error(what), code_(code) {}
+  CudaError(cudaError_t code, const std::string& what)
+      : zoopt::StdError<std::runtime_error>(what), code_(code) {}
   [[nodiscard]] cudaError_t code() const noexcept { return code_; }
 
  private:
@@ -24,9 +27,9 @@ class CudaError : public std::runtime_error {
 /// elements were restored/updated from fl(x - d) instead of their exact
 /// pre-step bits. Thrown at the start of the next step (parameters are then
 /// unperturbed), see CudaBackendOptions::on_overflow.
-class JournalOverflow : public std::runtime_error {
+class JournalOverflow : public zoopt::StdError<std::runtime_error> {
  public:
-  using std::runtime_error::runtime_error;
+  using zoopt::StdError<std::runtime_error>::StdError;
 };
 
 namespace detail {

@@ -26,9 +26,9 @@ namespace zoopt {
 /// Thrown when a saved-model file cannot be opened, read or written, or is
 /// not a valid zoopt perturbation-model file (wrong magic, unsupported
 /// version, truncated, checksum mismatch, bad field).
-class ModelFileError : public std::runtime_error {
+class ModelFileError : public StdError<std::runtime_error> {
  public:
-  using std::runtime_error::runtime_error;
+  using StdError<std::runtime_error>::StdError;
 };
 
 /// The learned networks of a ZO Fine-tuner: one PertNN per block, in the
@@ -119,7 +119,7 @@ class PerturbationModel {
     for (std::size_t i = 0; i < blocks_.size(); ++i) {
       if (blocks_[i].name == name) return i;
     }
-    throw std::invalid_argument("PerturbationModel: no block named '" + name + "'");
+    throw InvalidArgument("PerturbationModel: no block named '" + name + "'");
   }
 
   /// Overrides d_i of block `name` in the normaliser (must be finite, > 0).
@@ -136,25 +136,25 @@ class PerturbationModel {
   void check_matches(const ParameterSet<T>& params, const char* where = "PerturbationModel") const {
     for (std::size_t i = 0; i < std::max(blocks_.size(), params.size()); ++i) {
       if (i >= blocks_.size()) {
-        throw std::invalid_argument(std::string(where) + ": parameter span '" + params.name(i) +
+        throw InvalidArgument(std::string(where) + ": parameter span '" + params.name(i) +
                                     "' (position " + std::to_string(i) +
                                     ") has no block in the model (model has " +
                                     std::to_string(blocks_.size()) + " blocks)");
       }
       const Block& b = blocks_[i];
       if (i >= params.size()) {
-        throw std::invalid_argument(std::string(where) + ": model block '" + b.name +
+        throw InvalidArgument(std::string(where) + ": model block '" + b.name +
                                     "' (position " + std::to_string(i) +
                                     ") has no span in the parameter set (set has " +
                                     std::to_string(params.size()) + " spans)");
       }
       if (b.name != params.name(i)) {
-        throw std::invalid_argument(std::string(where) + ": model block '" + b.name +
+        throw InvalidArgument(std::string(where) + ": model block '" + b.name +
                                     "' at position " + std::to_string(i) +
                                     " does not match parameter span '" + params.name(i) + "'");
       }
       if (b.elements != params.span(i).size()) {
-        throw std::invalid_argument(std::string(where) + ": block '" + b.name + "' has " +
+        throw InvalidArgument(std::string(where) + ": block '" + b.name + "' has " +
                                     std::to_string(b.elements) + " elements in the model but " +
                                     std::to_string(params.span(i).size()) +
                                     " in the parameter set");
@@ -167,13 +167,13 @@ class PerturbationModel {
   template <class T>
   void check_matches(std::span<const SpanView<T>> views, const char* where) const {
     if (views.size() != blocks_.size()) {
-      throw std::invalid_argument(std::string(where) + ": the model has " +
+      throw InvalidArgument(std::string(where) + ": the model has " +
                                   std::to_string(blocks_.size()) + " blocks but the parameters " +
                                   std::to_string(views.size()) + " spans");
     }
     for (std::size_t i = 0; i < views.size(); ++i) {
       if (views[i].size != blocks_[i].elements) {
-        throw std::invalid_argument(std::string(where) + ": block '" + blocks_[i].name + "' has " +
+        throw InvalidArgument(std::string(where) + ": block '" + blocks_[i].name + "' has " +
                                     std::to_string(blocks_[i].elements) +
                                     " elements in the model but span " + std::to_string(i) +
                                     " has " + std::to_string(views[i].size));
@@ -202,7 +202,7 @@ class PerturbationModel {
       const double s =
           caches.empty() ? blocks_[i].net.forward(x) : blocks_[i].net.forward(x, caches[i]);
       if (!std::isfinite(s)) {
-        throw std::domain_error("PerturbationModel: the network of block '" + blocks_[i].name +
+        throw DomainError("PerturbationModel: the network of block '" + blocks_[i].name +
                                 "' returned a non-finite scale (" + std::to_string(s) + ")");
       }
       out[i] = s;
@@ -211,7 +211,7 @@ class PerturbationModel {
     }
     if (!normalise) return 1.0;
     if (!(den > 0.0) || !std::isfinite(den)) {
-      throw std::domain_error("PerturbationModel: the normaliser sum_i d_i s_i^2 is " +
+      throw DomainError("PerturbationModel: the normaliser sum_i d_i s_i^2 is " +
                               std::to_string(den) +
                               "; every block's scale is 0 (or overflowed), so c is undefined");
     }

@@ -23,6 +23,8 @@
 #include <thread>
 #include <vector>
 
+#include "zoopt/core/error.hpp"
+
 namespace zoopt::mpi {
 
 /// Payload bytes that collectives had to move for this rank. `sent` counts
@@ -76,12 +78,12 @@ class Communicator {
     MPI_Initialized(&initialized);
     MPI_Finalized(&finalized);
     if (!initialized || finalized) {
-      throw std::logic_error(
+      throw zoopt::LogicError(
           "zoopt::mpi::Communicator: MPI is not initialised (call MPI_Init before creating "
           "a zoopt::mpi object and MPI_Finalize after destroying it)");
     }
     if (!(std::isfinite(timeout_seconds) && timeout_seconds > 0.0)) {
-      throw std::invalid_argument(
+      throw zoopt::InvalidArgument(
           "zoopt::mpi::Communicator: timeout_seconds must be finite and > 0");
     }
     MPI_Comm_rank(comm, &rank_);
@@ -132,7 +134,7 @@ class Communicator {
     }
     if (mine.size() != counts[static_cast<std::size_t>(rank_)] || all.size() != total ||
         total > static_cast<std::uint64_t>(INT32_MAX)) {
-      throw std::logic_error("zoopt::mpi::Communicator::allgatherv: inconsistent sizes");
+      throw zoopt::LogicError("zoopt::mpi::Communicator::allgatherv: inconsistent sizes");
     }
     MPI_Request request = MPI_REQUEST_NULL;
     check(MPI_Iallgatherv(mine.data(), static_cast<int>(mine.size()), MPI_DOUBLE, all.data(),
@@ -148,7 +150,7 @@ class Communicator {
   void allgather(std::span<const std::uint64_t> mine, std::span<std::uint64_t> all,
                  const char* what) {
     if (all.size() != mine.size() * static_cast<std::size_t>(size_)) {
-      throw std::logic_error("zoopt::mpi::Communicator::allgather: inconsistent sizes");
+      throw zoopt::LogicError("zoopt::mpi::Communicator::allgather: inconsistent sizes");
     }
     MPI_Request request = MPI_REQUEST_NULL;
     check(MPI_Iallgather(mine.data(), static_cast<int>(mine.size()), MPI_UINT64_T, all.data(),

@@ -6,15 +6,17 @@
 #include <stdexcept>
 #include <string>
 
+#include "zoopt/core/error.hpp"
+
 namespace zoopt::mpi {
 
 /// The loss threw on some rank (a NaN/Inf loss is reported as
 /// zoopt::NonFiniteLoss instead). Thrown on every rank with the same message,
 /// after every rank restored its parameters to their pre-step bits.
-class RemoteFailure : public std::runtime_error {
+class RemoteFailure : public zoopt::StdError<std::runtime_error> {
  public:
   RemoteFailure(int origin, const std::string& message)
-      : std::runtime_error(message), origin_(origin) {}
+      : zoopt::StdError<std::runtime_error>(message), origin_(origin) {}
   /// The lowest rank whose loss failed.
   [[nodiscard]] int origin() const noexcept { return origin_; }
 
@@ -25,17 +27,17 @@ class RemoteFailure : public std::runtime_error {
 /// The replicas' parameters are no longer bitwise identical (the periodic
 /// hash check found different hashes), or were not identical at the first
 /// step. Thrown on every rank.
-class ReplicaDivergence : public std::runtime_error {
+class ReplicaDivergence : public zoopt::StdError<std::runtime_error> {
  public:
-  using std::runtime_error::runtime_error;
+  using zoopt::StdError<std::runtime_error>::StdError;
 };
 
 /// The ranks disagree about the optimizer's settings, the parallel mode or
 /// the parameter count (checked before the first step, where a disagreement
 /// would otherwise make collectives mismatch). Thrown on every rank.
-class SetupMismatch : public std::runtime_error {
+class SetupMismatch : public zoopt::StdError<std::runtime_error> {
  public:
-  using std::runtime_error::runtime_error;
+  using zoopt::StdError<std::runtime_error>::StdError;
 };
 
 }  // namespace zoopt::mpi

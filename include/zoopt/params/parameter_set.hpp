@@ -79,7 +79,7 @@ class ParameterSet {
     for (std::size_t i = 0; i < names_.size(); ++i) {
       if (names_[i] == name) return i;
     }
-    throw std::out_of_range("ParameterSet: no span named '" + name + "'");
+    throw OutOfRange("ParameterSet: no span named '" + name + "'");
   }
   /// The backend view of all spans, in order of increasing offset.
   [[nodiscard]] std::span<SpanView<T>> views() noexcept { return views_; }

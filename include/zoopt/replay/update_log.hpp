@@ -214,11 +214,11 @@ class UpdateLog {
   template <class Opt>
   void record(const Opt& opt) {
     if (opt.step_count() == 0) {
-      throw std::logic_error("zoopt: UpdateLog::record: the optimizer has not taken a step");
+      throw LogicError("zoopt: UpdateLog::record: the optimizer has not taken a step");
     }
     const std::uint64_t t = opt.step_count() - 1;
     if (!entries_.empty() && entries_.back().step == t) {
-      throw std::logic_error("zoopt: UpdateLog::record: step " + std::to_string(t) +
+      throw LogicError("zoopt: UpdateLog::record: step " + std::to_string(t) +
                              " is already the last record");
     }
     const auto s = opt.settings_at(t);

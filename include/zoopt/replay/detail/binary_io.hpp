@@ -14,14 +14,16 @@
 #include <string_view>
 #include <vector>
 
+#include "zoopt/core/error.hpp"
+
 namespace zoopt {
 
 /// Thrown when an update log or checkpoint file is corrupt, truncated, of an
 /// unknown version, or cannot be read or written. The message names the file
 /// (or "<stream>"), the byte offset and the field.
-class FormatError : public std::runtime_error {
+class FormatError : public StdError<std::runtime_error> {
  public:
-  using std::runtime_error::runtime_error;
+  using StdError<std::runtime_error>::StdError;
 };
 
 namespace detail::bin {
@@ -61,7 +63,7 @@ class Writer {
   /// u16 length + bytes; throws std::invalid_argument over 65535 bytes.
   void str(std::string_view s, const char* field) {
     if (s.size() > 0xffffu) {
-      throw std::invalid_argument(std::string("zoopt: ") + field + " is longer than 65535 bytes");
+      throw InvalidArgument(std::string("zoopt: ") + field + " is longer than 65535 bytes");
     }
     u16(static_cast<std::uint16_t>(s.size()));
     raw(s.data(), s.size());
