@@ -42,7 +42,7 @@
 
 #include <Eigen/Dense>
 #include <zoopt/kerzoo.hpp>
-#include <zoopt/learned/zo_finetuner.hpp>
+#include <zoopt/optimizer/zo_finetuner.hpp>
 
 #include "fashion_mnist.hpp"
 #include "zoft_model.hpp"

@@ -33,7 +33,7 @@
 
 #include <zoopt/kerzoo.hpp>
 #include <zoopt/learned/meta_trainer.hpp>
-#include <zoopt/learned/zo_finetuner.hpp>
+#include <zoopt/optimizer/zo_finetuner.hpp>
 
 #include "fashion_mnist.hpp"
 #include "mlp.hpp"

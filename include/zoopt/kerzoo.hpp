@@ -17,6 +17,7 @@
 #include "zoopt/optimizer/zo_optimizer.hpp"
 #include "zoopt/optimizer/mezo.hpp"
 #include "zoopt/optimizer/kerzoo.hpp"
+#include "zoopt/optimizer/zo_finetuner.hpp"
 #include "zoopt/learned/learned.hpp"
 #include "zoopt/core/half.hpp"
 #include "zoopt/core/warning.hpp"

@@ -9,7 +9,7 @@
 #include <random>
 #include <vector>
 
-#include "zoopt/learned/zo_finetuner.hpp"
+#include "zoopt/optimizer/zo_finetuner.hpp"
 #include "zoopt/optimizer/mezo.hpp"
 #include "zoopt/replay/update_log.hpp"
 

@@ -5,4 +5,4 @@
 #include "zoopt/learned/meta_trainer.hpp"
 #include "zoopt/learned/pert_nn.hpp"
 #include "zoopt/learned/perturbation_model.hpp"
-#include "zoopt/learned/zo_finetuner.hpp"
+#include "zoopt/optimizer/zo_finetuner.hpp"
