@@ -79,8 +79,7 @@ TEST_CASE("core.bad_input: a NaN loss with finite parameters stays a plain NonFi
   }
 }
 
-TEST_CASE("core.bad_input: a loss that writes to its parameters is caught and undone",
-          "[core]") {
+TEST_CASE("core.bad_input: a loss that writes to its parameters is caught and undone", "[core]") {
   for (const bool on_minus : {false, true}) {
     std::vector<float> x = ramp(500);
     const std::vector<float> x0 = x;
@@ -134,9 +133,9 @@ TEST_CASE("core.bad_input: the step counter stops before the noise would repeat"
 }
 
 TEST_CASE("core.bad_input: more directions than the limit is a named error", "[core]") {
-  CHECK_THROWS_MATCHES(
-      zoopt::MeZO<float>({.directions = zoopt::detail::max_directions + 1}),
-      std::invalid_argument, zt::WhatContains("MeZO::Params: directions must be <= 2^20"));
+  CHECK_THROWS_MATCHES(zoopt::MeZO<float>({.directions = zoopt::detail::max_directions + 1}),
+                       std::invalid_argument,
+                       zt::WhatContains("MeZO::Params: directions must be <= 2^20"));
   CHECK_THROWS_MATCHES(zoopt::KerZOO<float>({.directions = 4294967295u}), std::invalid_argument,
                        zt::WhatContains(": directions "));
   CHECK_NOTHROW(zoopt::MeZO<float>({.directions = zoopt::detail::max_directions}));
@@ -147,7 +146,7 @@ TEST_CASE("core.bad_input: an update log refuses steps whose noise would repeat"
   zoopt::MeZO<float> opt({.lr = 1e-2});
   auto log = zoopt::UpdateLog::for_optimizer(opt, std::span<const float>(x));
   const double c[1] = {0.5};
-  CHECK_THROWS_MATCHES(log.append(0, zoopt::detail::max_steps, 1e-2, 0.0, c),
-                       std::invalid_argument, zt::WhatContains("UpdateLog::append: step "));
+  CHECK_THROWS_MATCHES(log.append(0, zoopt::detail::max_steps, 1e-2, 0.0, c), std::invalid_argument,
+                       zt::WhatContains("UpdateLog::append: step "));
   CHECK(log.empty());
 }

@@ -33,8 +33,7 @@ std::string caught(F&& f) {
 
 }  // namespace
 
-TEST_CASE("core.errors: every zoopt exception is a zoopt::Error and its standard type",
-          "[core]") {
+TEST_CASE("core.errors: every zoopt exception is a zoopt::Error and its standard type", "[core]") {
   static_assert(std::is_base_of_v<std::invalid_argument, zoopt::InvalidArgument>);
   static_assert(std::is_base_of_v<zoopt::Error, zoopt::NonFiniteParameters>);
   static_assert(std::is_base_of_v<std::runtime_error, zoopt::NonFiniteLoss>);

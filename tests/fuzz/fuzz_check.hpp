@@ -2,9 +2,14 @@
 // a reader may only reject input with its documented exception type.
 #pragma once
 
+#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <exception>
+#include <optional>
+#include <vector>
+
+#include "zoopt/replay/update_log.hpp"
 
 namespace zoopt_fuzz {
 
@@ -16,6 +21,17 @@ namespace zoopt_fuzz {
 
 inline void require(bool ok, const char* what) {
   if (!ok) fail(what);
+}
+
+/// The update log in the input, or nothing when the reader rejects it (with
+/// FormatError, the only exception it may throw).
+inline std::optional<zoopt::UpdateLog> parse_update_log(const std::uint8_t* data,
+                                                        std::size_t size) {
+  try {
+    return zoopt::UpdateLog::deserialize(std::vector<unsigned char>(data, data + size), "fuzz");
+  } catch (const zoopt::FormatError&) {
+    return std::nullopt;
+  }
 }
 
 }  // namespace zoopt_fuzz

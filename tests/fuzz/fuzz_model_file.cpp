@@ -1,8 +1,8 @@
 // Learned-model (ZO Fine-tuner network) reader: any bytes either parse or
 // throw zoopt::ModelFileError; a parsed model serializes to the same bytes.
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
-#include <algorithm>
 #include <span>
 
 #include "fuzz_check.hpp"

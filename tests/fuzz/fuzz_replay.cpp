@@ -53,13 +53,9 @@ void replay_twice(const zoopt::UpdateLog& log) {
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
-  const std::vector<unsigned char> bytes(data, data + size);
-  zoopt::UpdateLog log;
-  try {
-    log = zoopt::UpdateLog::deserialize(bytes, "fuzz");
-  } catch (const zoopt::FormatError&) {
-    return 0;
-  }
+  const auto parsed = zoopt_fuzz::parse_update_log(data, size);
+  if (!parsed) return 0;
+  const zoopt::UpdateLog& log = *parsed;
   const auto& h = log.header();
   // Span names must be unique and non-empty to form a ParameterSet.
   for (std::size_t i = 0; i < h.spans.size(); ++i) {
@@ -73,11 +69,20 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   for (std::size_t i = 0; i < log.size(); ++i) draws += log[i].coefficients.size();
   if (draws * h.elements() > max_draws) return 0;
   switch (h.storage) {
-    case 1: replay_twice<float>(log); break;
-    case 2: replay_twice<double>(log); break;
-    case 3: replay_twice<zoopt::half>(log); break;
-    case 4: replay_twice<zoopt::bfloat16>(log); break;
-    default: zoopt_fuzz::fail("replay: a parsed log has an unknown storage code");
+    case 1:
+      replay_twice<float>(log);
+      break;
+    case 2:
+      replay_twice<double>(log);
+      break;
+    case 3:
+      replay_twice<zoopt::half>(log);
+      break;
+    case 4:
+      replay_twice<zoopt::bfloat16>(log);
+      break;
+    default:
+      zoopt_fuzz::fail("replay: a parsed log has an unknown storage code");
   }
   return 0;
 }

@@ -8,13 +8,9 @@
 #include "zoopt/replay/update_log.hpp"
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
-  const std::vector<unsigned char> bytes(data, data + size);
-  zoopt::UpdateLog log;
-  try {
-    log = zoopt::UpdateLog::deserialize(bytes, "fuzz");
-  } catch (const zoopt::FormatError&) {
-    return 0;
-  }
+  const auto parsed = zoopt_fuzz::parse_update_log(data, size);
+  if (!parsed) return 0;
+  const zoopt::UpdateLog& log = *parsed;
   const zoopt::UpdateLog again = zoopt::UpdateLog::deserialize(log.serialize(), "fuzz-again");
   zoopt_fuzz::require(again == log, "update log: deserialize(serialize(log)) != log");
   for (std::size_t i = 0; i < log.size(); ++i) {

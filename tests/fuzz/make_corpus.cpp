@@ -18,7 +18,8 @@ namespace {
 void write(const fs::path& p, const std::vector<unsigned char>& bytes) {
   fs::create_directories(p.parent_path());
   std::ofstream out(p, std::ios::binary | std::ios::trunc);
-  out.write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
+  out.write(reinterpret_cast<const char*>(bytes.data()),
+            static_cast<std::streamsize>(bytes.size()));
 }
 
 template <class T>
@@ -74,11 +75,11 @@ int main(int argc, char** argv) {
   run<zoopt::half>(
       out, "mezo-half-rademacher",
       zoopt::MeZO<zoopt::half, zoopt::RademacherSampler>({.lr = 0.05, .eps = 1e-2, .seed = 3}), 5);
-  run<zoopt::bfloat16>(out, "mezo-bf16-forward",
-                       zoopt::MeZO<zoopt::bfloat16, zoopt::GaussianSampler,
-                                   zoopt::ForwardDifference>(
-                           {.lr = 0.05, .eps = 1e-2, .directions = 2, .seed = 4}),
-                       5);
+  run<zoopt::bfloat16>(
+      out, "mezo-bf16-forward",
+      zoopt::MeZO<zoopt::bfloat16, zoopt::GaussianSampler, zoopt::ForwardDifference>(
+          {.lr = 0.05, .eps = 1e-2, .directions = 2, .seed = 4}),
+      5);
   {
     // The fine-tuner: per-span scales in the log, extra state in the
     // checkpoint, and its model file.

@@ -5,12 +5,12 @@
 #include <cmath>
 #include <cstring>
 #include <limits>
-#include <string>
 #include <random>
+#include <string>
 #include <vector>
 
-#include "zoopt/optimizer/zo_finetuner.hpp"
 #include "zoopt/optimizer/mezo.hpp"
+#include "zoopt/optimizer/zo_finetuner.hpp"
 #include "zoopt/replay/update_log.hpp"
 
 namespace {
@@ -266,12 +266,10 @@ TEST_CASE("learned: ZOFineTuner resumes from its state bit for bit", "[learned][
   zoopt::ZOFineTuner<float> fresh(p, model, forgetful.set);
   fresh.set_step_count(4);
   for (int t = 4; t < 10; ++t) fresh.step(loss, forgetful.set);
-  CHECK(std::memcmp(straight.x.data(), forgetful.x.data(), straight.x.size() * sizeof(float)) !=
-        0);
+  CHECK(std::memcmp(straight.x.data(), forgetful.x.data(), straight.x.size() * sizeof(float)) != 0);
 
   std::vector<double> wrong(model.size(), 0.0);
-  CHECK_THROWS_WITH(second.set_state(zoopt::OptimizerState{4, 0, wrong}),
-                    Catch::Contains("extra"));
+  CHECK_THROWS_WITH(second.set_state(zoopt::OptimizerState{4, 0, wrong}), Catch::Contains("extra"));
 }
 
 namespace {

@@ -85,10 +85,10 @@ int main(int argc, char** argv) {
     all_cases<zoopt::MeZO<float>>("mezo float n=3",
                                   {.lr = 1e-3, .eps = 1e-3, .directions = 3, .seed = 1});
     all_cases<zoopt::KerZOO<double>>(
-        "kerzoo double n=4", {.lr = 1e-3, .eps = 1e-3, .directions = 4, .seed = 2, .weight_decay = 1e-2});
+        "kerzoo double n=4",
+        {.lr = 1e-3, .eps = 1e-3, .directions = 4, .seed = 2, .weight_decay = 1e-2});
     all_cases<zoopt::MeZO<float, zoopt::RademacherSampler, zoopt::ForwardDifference>>(
-        "mezo float rademacher forward n=2",
-        {.lr = 1e-3, .eps = 1e-3, .directions = 2, .seed = 3});
+        "mezo float rademacher forward n=2", {.lr = 1e-3, .eps = 1e-3, .directions = 2, .seed = 3});
   }
   const int rc = finish("mpi_update_log");
   MPI_Finalize();

@@ -7,6 +7,13 @@
 #                                          fragments_main.cpp
 # <line> is the line of the opening fence in README.md. Sets, in the caller:
 # ZOOPT_README_PROGRAMS, ZOOPT_README_FRAGMENTS, ZOOPT_README_MPI (line lists).
+# Number of newlines in `text`, into `out`.
+function(zoopt_count_newlines out text)
+  string(REGEX MATCHALL "\n" newlines "${text}")
+  list(LENGTH newlines n)
+  set(${out} ${n} PARENT_SCOPE)
+endfunction()
+
 function(zoopt_extract_readme readme out_dir)
   file(READ "${readme}" text)
   set(programs "")
@@ -21,8 +28,7 @@ function(zoopt_extract_readme readme out_dir)
       break()
     endif()
     string(SUBSTRING "${text}" 0 ${at} before)
-    string(REGEX MATCHALL "\n" newlines "${before}")
-    list(LENGTH newlines lines_before)
+    zoopt_count_newlines(lines_before "${before}")
     math(EXPR line "${consumed} + ${lines_before} + 1")
     math(EXPR start "${at} + ${fence_length}")
     string(SUBSTRING "${text}" ${start} -1 rest)
@@ -31,8 +37,7 @@ function(zoopt_extract_readme readme out_dir)
       message(FATAL_ERROR "README.md:${line}: a ```cpp block is not closed")
     endif()
     string(SUBSTRING "${rest}" 0 ${stop} code)
-    string(REGEX MATCHALL "\n" code_newlines "${code}")
-    list(LENGTH code_newlines code_lines)
+    zoopt_count_newlines(code_lines "${code}")
     math(EXPR consumed "${line} + ${code_lines}")
     math(EXPR next "${stop} + 3")
     string(SUBSTRING "${rest}" ${next} -1 text)

@@ -63,24 +63,23 @@ struct Model {
 // Declares model, data, batch, w1, b1, w2, b2, params, loss, grad and steps
 // in the function that runs a fragment; the fragment runs in a nested block,
 // so it may declare its own variables of the same names.
-#define ZOOPT_README_CONTEXT                                                        \
-  [[maybe_unused]] zoopt_readme::Model model;                                       \
-  [[maybe_unused]] zoopt_readme::Data data;                                         \
-  [[maybe_unused]] zoopt_readme::Batch batch = data.batch(0);                       \
-  [[maybe_unused]] std::vector<float>& w1 = model.w1;                               \
-  [[maybe_unused]] std::vector<float>& b1 = model.b1;                               \
-  [[maybe_unused]] std::vector<float>& w2 = model.w2;                               \
-  [[maybe_unused]] std::vector<float>& b2 = model.b2;                               \
-  [[maybe_unused]] zoopt::ParameterSet<float> params = model.parameters();          \
-  [[maybe_unused]] auto loss = [&] { return model.loss(batch); };                   \
-  [[maybe_unused]] auto grad = [&](const zoopt::ParameterSet<float>& p,             \
-                                   std::span<float> out) {                          \
-    std::size_t k = 0;                                                              \
-    p.for_each([&](const std::string&, std::span<float> x) {                        \
-      for (const float v : x) {                                                     \
-        out[k] = v - batch.target[k];                                               \
-        ++k;                                                                        \
-      }                                                                             \
-    });                                                                             \
-  };                                                                                \
+#define ZOOPT_README_CONTEXT                                                                    \
+  [[maybe_unused]] zoopt_readme::Model model;                                                   \
+  [[maybe_unused]] zoopt_readme::Data data;                                                     \
+  [[maybe_unused]] zoopt_readme::Batch batch = data.batch(0);                                   \
+  [[maybe_unused]] std::vector<float>& w1 = model.w1;                                           \
+  [[maybe_unused]] std::vector<float>& b1 = model.b1;                                           \
+  [[maybe_unused]] std::vector<float>& w2 = model.w2;                                           \
+  [[maybe_unused]] std::vector<float>& b2 = model.b2;                                           \
+  [[maybe_unused]] zoopt::ParameterSet<float> params = model.parameters();                      \
+  [[maybe_unused]] auto loss = [&] { return model.loss(batch); };                               \
+  [[maybe_unused]] auto grad = [&](const zoopt::ParameterSet<float>& p, std::span<float> out) { \
+    std::size_t k = 0;                                                                          \
+    p.for_each([&](const std::string&, std::span<float> x) {                                    \
+      for (const float v : x) {                                                                 \
+        out[k] = v - batch.target[k];                                                           \
+        ++k;                                                                                    \
+      }                                                                                         \
+    });                                                                                         \
+  };                                                                                            \
   [[maybe_unused]] int steps = 50;

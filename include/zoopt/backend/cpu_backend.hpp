@@ -223,8 +223,7 @@ class CpuBackend {
   };
   /// The first NaN/Inf element in span order, if any. One read of the
   /// parameters; used to explain a failed step, never on the step path.
-  [[nodiscard]] std::optional<NonFinite> find_non_finite(
-      std::span<const SpanView<T>> views) const {
+  [[nodiscard]] std::optional<NonFinite> find_non_finite(std::span<const SpanView<T>> views) const {
     for (std::size_t s = 0; s < views.size(); ++s) {
       for (std::size_t i = 0; i < views[s].size; ++i) {
         const auto x = static_cast<double>(static_cast<C>(views[s].data[i]));

@@ -137,27 +137,25 @@ class PerturbationModel {
     for (std::size_t i = 0; i < std::max(blocks_.size(), params.size()); ++i) {
       if (i >= blocks_.size()) {
         throw InvalidArgument(std::string(where) + ": parameter span '" + params.name(i) +
-                                    "' (position " + std::to_string(i) +
-                                    ") has no block in the model (model has " +
-                                    std::to_string(blocks_.size()) + " blocks)");
+                              "' (position " + std::to_string(i) +
+                              ") has no block in the model (model has " +
+                              std::to_string(blocks_.size()) + " blocks)");
       }
       const Block& b = blocks_[i];
       if (i >= params.size()) {
-        throw InvalidArgument(std::string(where) + ": model block '" + b.name +
-                                    "' (position " + std::to_string(i) +
-                                    ") has no span in the parameter set (set has " +
-                                    std::to_string(params.size()) + " spans)");
+        throw InvalidArgument(std::string(where) + ": model block '" + b.name + "' (position " +
+                              std::to_string(i) + ") has no span in the parameter set (set has " +
+                              std::to_string(params.size()) + " spans)");
       }
       if (b.name != params.name(i)) {
-        throw InvalidArgument(std::string(where) + ": model block '" + b.name +
-                                    "' at position " + std::to_string(i) +
-                                    " does not match parameter span '" + params.name(i) + "'");
+        throw InvalidArgument(std::string(where) + ": model block '" + b.name + "' at position " +
+                              std::to_string(i) + " does not match parameter span '" +
+                              params.name(i) + "'");
       }
       if (b.elements != params.span(i).size()) {
         throw InvalidArgument(std::string(where) + ": block '" + b.name + "' has " +
-                                    std::to_string(b.elements) + " elements in the model but " +
-                                    std::to_string(params.span(i).size()) +
-                                    " in the parameter set");
+                              std::to_string(b.elements) + " elements in the model but " +
+                              std::to_string(params.span(i).size()) + " in the parameter set");
       }
     }
   }
@@ -168,15 +166,15 @@ class PerturbationModel {
   void check_matches(std::span<const SpanView<T>> views, const char* where) const {
     if (views.size() != blocks_.size()) {
       throw InvalidArgument(std::string(where) + ": the model has " +
-                                  std::to_string(blocks_.size()) + " blocks but the parameters " +
-                                  std::to_string(views.size()) + " spans");
+                            std::to_string(blocks_.size()) + " blocks but the parameters " +
+                            std::to_string(views.size()) + " spans");
     }
     for (std::size_t i = 0; i < views.size(); ++i) {
       if (views[i].size != blocks_[i].elements) {
         throw InvalidArgument(std::string(where) + ": block '" + blocks_[i].name + "' has " +
-                                    std::to_string(blocks_[i].elements) +
-                                    " elements in the model but span " + std::to_string(i) +
-                                    " has " + std::to_string(views[i].size));
+                              std::to_string(blocks_[i].elements) +
+                              " elements in the model but span " + std::to_string(i) + " has " +
+                              std::to_string(views[i].size));
       }
     }
   }
@@ -203,7 +201,7 @@ class PerturbationModel {
           caches.empty() ? blocks_[i].net.forward(x) : blocks_[i].net.forward(x, caches[i]);
       if (!std::isfinite(s)) {
         throw DomainError("PerturbationModel: the network of block '" + blocks_[i].name +
-                                "' returned a non-finite scale (" + std::to_string(s) + ")");
+                          "' returned a non-finite scale (" + std::to_string(s) + ")");
       }
       out[i] = s;
       num += blocks_[i].normaliser_size;
@@ -212,8 +210,8 @@ class PerturbationModel {
     if (!normalise) return 1.0;
     if (!(den > 0.0) || !std::isfinite(den)) {
       throw DomainError("PerturbationModel: the normaliser sum_i d_i s_i^2 is " +
-                              std::to_string(den) +
-                              "; every block's scale is 0 (or overflowed), so c is undefined");
+                        std::to_string(den) +
+                        "; every block's scale is 0 (or overflowed), so c is undefined");
     }
     return std::sqrt(num / den);
   }

@@ -38,15 +38,15 @@ namespace zoopt {
 ///       everywhere.
 ///   after(views)                     -> runs after the update
 template <class X, class T, class Engine>
-concept StepExchange =
-    requires(X& x, const X& cx, Engine& engine, std::span<const SpanView<T>> views,
-             const StepSettings& s, bool ok, std::span<double> coefficients, std::uint32_t n) {
-      { cx.directions(n) } -> std::same_as<std::pair<std::uint32_t, std::uint32_t>>;
-      { cx.warns() } -> std::convertible_to<bool>;
-      x.before(views, s);
-      { x.combine(engine, views, s, ok, coefficients) } -> std::convertible_to<double>;
-      x.after(views);
-    };
+concept StepExchange = requires(X& x, const X& cx, Engine& engine,
+                                std::span<const SpanView<T>> views, const StepSettings& s, bool ok,
+                                std::span<double> coefficients, std::uint32_t n) {
+  { cx.directions(n) } -> std::same_as<std::pair<std::uint32_t, std::uint32_t>>;
+  { cx.warns() } -> std::convertible_to<bool>;
+  x.before(views, s);
+  { x.combine(engine, views, s, ok, coefficients) } -> std::convertible_to<double>;
+  x.after(views);
+};
 
 /// One process: every direction here, nothing to exchange.
 struct LocalExchange {

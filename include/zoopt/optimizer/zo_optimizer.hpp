@@ -39,10 +39,11 @@ template <class Derived, class T, class Sampler, class Estimator, class Backend>
 class ZerothOrderOptimizer {
   // The backend draws the noise, the optimizer names it in logs and
   // checkpoints: they must be the same sampler.
-  static_assert(!requires { typename Backend::sampler_type; } ||
-                    std::is_same_v<typename Backend::sampler_type, Sampler>,
-                "zoopt: the backend's sampler differs from the optimizer's Sampler; "
-                "use Backend = CpuBackend<T, Sampler> with the same Sampler");
+  static_assert(
+      !requires { typename Backend::sampler_type; } ||
+          std::is_same_v<typename Backend::sampler_type, Sampler>,
+      "zoopt: the backend's sampler differs from the optimizer's Sampler; "
+      "use Backend = CpuBackend<T, Sampler> with the same Sampler");
 
  public:
   using value_type = T;
@@ -261,11 +262,12 @@ class ZerothOrderOptimizer {
       const auto bad = engine_.backend().find_non_finite(views);
       if (!bad) return;
       std::string span = "params";
-      if constexpr (std::is_same_v<Arg, ParameterSet<T>>) span = "span '" + arg.name(bad->span) + "'";
+      if constexpr (std::is_same_v<Arg, ParameterSet<T>>)
+        span = "span '" + arg.name(bad->span) + "'";
       throw NonFiniteParameters("zoopt: " + span + " holds a non-finite value before step " +
                                 std::to_string(step_) + " (element " +
-                                std::to_string(bad->element) + " is " +
-                                std::to_string(bad->value) + "); " + e.what());
+                                std::to_string(bad->element) + " is " + std::to_string(bad->value) +
+                                "); " + e.what());
     }
   }
 

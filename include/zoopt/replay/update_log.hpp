@@ -219,7 +219,7 @@ class UpdateLog {
     const std::uint64_t t = opt.step_count() - 1;
     if (!entries_.empty() && entries_.back().step == t) {
       throw LogicError("zoopt: UpdateLog::record: step " + std::to_string(t) +
-                             " is already the last record");
+                       " is already the last record");
     }
     const auto s = opt.settings_at(t);
     std::span<const double> scales;
