@@ -7,7 +7,7 @@ set -euo pipefail
 packages=(
   cmake g++ make pkg-config
   libeigen3-dev librandom123-dev       # library dependencies
-  catch2 libbenchmark-dev              # tests and benchmarks
+  catch2 libbenchmark-dev clang        # tests (clang: the flag-matrix bit test), benchmarks
   libopenmpi-dev openmpi-bin           # optional zoopt::mpi component
   dataset-fashion-mnist                # data of the main demo
   "$@"

@@ -56,6 +56,7 @@
 
 #include "zoopt/backend/term.hpp"
 #include "zoopt/core/error.hpp"
+#include "zoopt/core/fp_contract.hpp"
 #include "zoopt/core/storage.hpp"
 #include "zoopt/params/parameter_set.hpp"
 #include "zoopt/random/philox.hpp"
@@ -68,6 +69,8 @@
 #define ZOOPT_CHECK_LOSS_WRITES 1
 #endif
 #endif
+
+ZOOPT_FP_CONTRACT_OFF_BEGIN
 
 namespace zoopt {
 
@@ -349,3 +352,5 @@ class CpuBackend {
 };
 
 }  // namespace zoopt
+
+ZOOPT_FP_CONTRACT_OFF_END

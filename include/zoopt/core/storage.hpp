@@ -8,7 +8,10 @@
 #include <limits>
 #include <type_traits>
 
+#include "zoopt/core/fp_contract.hpp"
 #include "zoopt/core/half.hpp"
+
+ZOOPT_FP_CONTRACT_OFF_BEGIN
 
 namespace zoopt {
 
@@ -105,3 +108,5 @@ double ulp_of(T x) {
 }
 
 }  // namespace zoopt
+
+ZOOPT_FP_CONTRACT_OFF_END

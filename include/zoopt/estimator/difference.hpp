@@ -4,6 +4,10 @@
 
 #include <concepts>
 
+#include "zoopt/core/fp_contract.hpp"
+
+ZOOPT_FP_CONTRACT_OFF_BEGIN
+
 namespace zoopt {
 
 /// Two-point central difference (default):
@@ -39,3 +43,5 @@ concept DifferenceEstimator = requires(double a, double b, double e) {
 };
 
 }  // namespace zoopt
+
+ZOOPT_FP_CONTRACT_OFF_END

@@ -15,6 +15,9 @@
 #include <utility>
 
 #include "zoopt/core/error.hpp"
+#include "zoopt/core/fp_contract.hpp"
+
+ZOOPT_FP_CONTRACT_OFF_BEGIN
 
 namespace zoopt {
 
@@ -146,3 +149,5 @@ class Kernel {
 };
 
 }  // namespace zoopt
+
+ZOOPT_FP_CONTRACT_OFF_END

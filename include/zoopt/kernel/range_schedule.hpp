@@ -5,6 +5,9 @@
 #include <cstdint>
 
 #include "zoopt/core/error.hpp"
+#include "zoopt/core/fp_contract.hpp"
+
+ZOOPT_FP_CONTRACT_OFF_BEGIN
 
 namespace zoopt {
 
@@ -32,3 +35,5 @@ struct RangeSchedule {
 };
 
 }  // namespace zoopt
+
+ZOOPT_FP_CONTRACT_OFF_END

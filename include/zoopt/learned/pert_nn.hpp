@@ -10,8 +10,11 @@
 #include <cstdint>
 #include <span>
 
+#include "zoopt/core/fp_contract.hpp"
 #include "zoopt/core/storage.hpp"
 #include "zoopt/random/philox.hpp"
+
+ZOOPT_FP_CONTRACT_OFF_BEGIN
 
 namespace zoopt {
 
@@ -187,3 +190,5 @@ class PertNN {
 };
 
 }  // namespace zoopt
+
+ZOOPT_FP_CONTRACT_OFF_END

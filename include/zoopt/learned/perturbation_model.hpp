@@ -17,9 +17,12 @@
 #include <vector>
 
 #include "zoopt/core/error.hpp"
+#include "zoopt/core/fp_contract.hpp"
 #include "zoopt/core/storage.hpp"
 #include "zoopt/learned/pert_nn.hpp"
 #include "zoopt/params/parameter_set.hpp"
+
+ZOOPT_FP_CONTRACT_OFF_BEGIN
 
 namespace zoopt {
 
@@ -429,3 +432,5 @@ class PerturbationModel {
 };
 
 }  // namespace zoopt
+
+ZOOPT_FP_CONTRACT_OFF_END

@@ -5,12 +5,15 @@
 #include <cstdint>
 
 #include "zoopt/backend/cpu_backend.hpp"
+#include "zoopt/core/fp_contract.hpp"
 #include "zoopt/estimator/difference.hpp"
 #include "zoopt/kernel/kernel.hpp"
 #include "zoopt/kernel/range_schedule.hpp"
 #include "zoopt/optimizer/zo_optimizer.hpp"
 #include "zoopt/random/philox.hpp"
 #include "zoopt/sampler/gaussian.hpp"
+
+ZOOPT_FP_CONTRACT_OFF_BEGIN
 
 namespace zoopt {
 
@@ -87,3 +90,5 @@ class KerZOO : public ZerothOrderOptimizer<KerZOO<T, Sampler, Estimator, Backend
 };
 
 }  // namespace zoopt
+
+ZOOPT_FP_CONTRACT_OFF_END

@@ -22,8 +22,11 @@
 
 #include "zoopt/backend/term.hpp"
 #include "zoopt/core/error.hpp"
+#include "zoopt/core/fp_contract.hpp"
 #include "zoopt/detail/loss_call.hpp"
 #include "zoopt/params/parameter_set.hpp"
+
+ZOOPT_FP_CONTRACT_OFF_BEGIN
 
 namespace zoopt {
 
@@ -233,3 +236,5 @@ class StepEngine {
 };
 
 }  // namespace zoopt
+
+ZOOPT_FP_CONTRACT_OFF_END

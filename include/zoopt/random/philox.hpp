@@ -14,6 +14,9 @@
 #include <cstdint>
 
 #include "zoopt/core/config.hpp"
+#include "zoopt/core/fp_contract.hpp"
+
+ZOOPT_FP_CONTRACT_OFF_BEGIN
 
 namespace zoopt {
 
@@ -98,3 +101,5 @@ ZOOPT_HD inline double uniform01(std::uint32_t hi, std::uint32_t lo) {
 
 }  // namespace random
 }  // namespace zoopt
+
+ZOOPT_FP_CONTRACT_OFF_END

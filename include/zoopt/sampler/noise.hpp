@@ -3,7 +3,10 @@
 
 #include <cstdint>
 
+#include "zoopt/core/fp_contract.hpp"
 #include "zoopt/random/philox.hpp"
+
+ZOOPT_FP_CONTRACT_OFF_BEGIN
 
 namespace zoopt {
 
@@ -52,3 +55,5 @@ ZOOPT_HD inline C noise_at(const NoiseKey& key, std::uint64_t g) {
 }
 
 }  // namespace zoopt
+
+ZOOPT_FP_CONTRACT_OFF_END
