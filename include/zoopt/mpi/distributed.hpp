@@ -135,9 +135,10 @@ template <class T>
   return h;
 }
 
-/// Runs an optimizer's steps over MPI. `Optimizer` is a zoopt optimizer that
-/// exposes its step engine (MeZO, KerZOO, ...); the driver keeps a reference
-/// to it, and the optimizer's step counter advances with every step.
+/// Runs an optimizer's steps over MPI. `Optimizer` is any zoopt optimizer
+/// (MeZO, KerZOO, ZOFineTuner, ...): the driver runs the optimizer's own step
+/// with an MPI exchange policy (step_exchange.hpp), so the optimizer's
+/// counters, last_coefficients(), scales and state advance as in one process.
 ///
 /// Per step, this rank moves a payload of 8 bytes per value (see Traffic):
 ///   data:       1 + m values,   m = 2n (central) or n + 1 (forward difference)

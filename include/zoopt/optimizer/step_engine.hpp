@@ -92,7 +92,6 @@ class StepEngine {
     draws_.clear();
     failure_ = nullptr;
     at_ = Position{};
-    detail::check_step_counter(s.step);
     auto point = [&](std::uint32_t direction, const char* where) {
       double value = 0.0;
       const bool watch = watches_loss_writes();
