@@ -118,7 +118,6 @@ TEST_CASE("core.bad_input: with the write check off a step is unchanged", "[core
 
 TEST_CASE("core.bad_input: the step counter stops before the noise would repeat", "[core]") {
   std::vector<float> x = ramp(32);
-  const std::vector<float> x0 = x;
   zoopt::MeZO<float> opt({.lr = 1e-2});
   opt.set_step_count(zoopt::detail::max_steps - 1);  // the last step with fresh noise
   CHECK_NOTHROW(opt.step(quadratic, std::span<float>(x)));
@@ -129,7 +128,6 @@ TEST_CASE("core.bad_input: the step counter stops before the noise would repeat"
   CHECK(zt::same_bits(x, x1));
   CHECK(opt.step_count() == zoopt::detail::max_steps);
   CHECK(opt.forward_passes() == 2);
-  (void)x0;
 }
 
 TEST_CASE("core.bad_input: more directions than the limit is a named error", "[core]") {

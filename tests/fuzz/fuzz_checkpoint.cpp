@@ -18,7 +18,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   // The format has no redundant encodings: what parsed is what is written.
   zoopt_fuzz::require(zoopt::checkpoint::serialize(c) == bytes,
                       "checkpoint: serialize(deserialize(bytes)) != bytes");
-  std::size_t width = c.storage == 2 ? 8 : c.storage == 1 ? 4 : 2;
+  const std::size_t width = c.storage == 2 ? 8 : c.storage == 1 ? 4 : 2;
   for (const auto& s : c.spans) {
     zoopt_fuzz::require(s.bits.size() == s.size * width, "checkpoint: span bits != size * width");
   }
