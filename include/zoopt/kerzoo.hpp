@@ -17,6 +17,7 @@
 #include "zoopt/kernel/kernel.hpp"
 #include "zoopt/kernel/range_schedule.hpp"
 #include "zoopt/learned/learned.hpp"
+#include "zoopt/optimizer/fzoo.hpp"
 #include "zoopt/optimizer/kerzoo.hpp"
 #include "zoopt/optimizer/mezo.hpp"
 #include "zoopt/optimizer/step_engine.hpp"
@@ -29,3 +30,4 @@
 #include "zoopt/sampler/gaussian.hpp"
 #include "zoopt/sampler/noise.hpp"
 #include "zoopt/sampler/rademacher.hpp"
+#include "zoopt/schedule/lr_schedule.hpp"

@@ -146,6 +146,22 @@ TEMPLATE_TEST_CASE("exact: KerZOO with a range schedule resumes bit-identically"
       80, 33);
 }
 
+TEMPLATE_TEST_CASE("exact: FZOO with a scheduled lr resumes bit-identically", "[exact][checkpoint]",
+                   float, half) {
+  using T = TestType;
+  check_resume<T>(
+      [] {
+        return zoopt::FZOO<T>({.lr = 2e-3,
+                               .eps = 1e-3,
+                               .directions = 5,
+                               .seed = 24,
+                               .weight_decay = 0.05,
+                               .normalize = true,
+                               .schedule = zoopt::LrSchedule::warmup_cosine(20, 70)});
+      },
+      80, 31);  // the split falls inside the decay; the run ends past it
+}
+
 TEMPLATE_TEST_CASE("exact: extra optimizer state (fine-tuner-like scales) resumes and replays",
                    "[exact][checkpoint]", float, half) {
   using T = TestType;
@@ -172,6 +188,16 @@ TEST_CASE("exact: checkpoints reject other optimizers, other layouts and corrupt
     zoopt::KerZOO<float> ker({.lr = 1e-3, .eps = 1e-3, .directions = 1, .seed = 4});
     REQUIRE_THROWS_WITH(zoopt::checkpoint::restore(contents, ker, set),
                         Catch::Contains("optimizer") && Catch::Contains("kerzoo/cubic"));
+    zoopt::MeZO<float> scheduled({.lr = 1e-3,
+                                  .eps = 1e-3,
+                                  .directions = 1,
+                                  .seed = 4,
+                                  .schedule = zoopt::LrSchedule::warmup(10)});
+    REQUIRE_THROWS_WITH(zoopt::checkpoint::restore(contents, scheduled, set),
+                        Catch::Contains("optimizer") && Catch::Contains("mezo+warmup(10)"));
+    zoopt::FZOO<float> fzoo({.lr = 1e-3, .eps = 1e-3, .directions = 1, .seed = 4});
+    REQUIRE_THROWS_WITH(zoopt::checkpoint::restore(contents, fzoo, set),
+                        Catch::Contains("optimizer") && Catch::Contains("fzoo"));
     zoopt::MeZO<double> dbl({.lr = 1e-3, .eps = 1e-3, .directions = 1, .seed = 4});
     REQUIRE_THROWS_WITH(zoopt::checkpoint::restore_state(contents, dbl),
                         Catch::Contains("storage"));

@@ -94,6 +94,40 @@ TEMPLATE_TEST_CASE("exact: replaying a KerZOO log reproduces the parameters bit-
   check_replay<T>(opt, 120);
 }
 
+TEMPLATE_TEST_CASE("exact: replaying an FZOO log with a schedule reproduces the parameters",
+                   "[exact][replay]", float, double, half, bfloat16) {
+  using T = TestType;
+  SECTION("plain, warm-up + cosine decay (lr changes every step)") {
+    zoopt::FZOO<T> opt({.lr = 2e-3,
+                        .eps = 1e-3,
+                        .directions = 4,
+                        .seed = 8,
+                        .weight_decay = 0.02,
+                        .schedule = zoopt::LrSchedule::warmup_cosine(10, 90, 0.1)});
+    check_replay<T>(opt, 100);
+  }
+  SECTION("sigma-normalised, Gaussian, the KerZOO range schedule") {
+    zoopt::FZOO<T, zoopt::GaussianSampler> opt({.lr = 1e-4,
+                                                .eps = 1e-3,
+                                                .directions = 3,
+                                                .seed = 9,
+                                                .normalize = true,
+                                                .schedule = zoopt::LrSchedule::kerzoo_range(80)});
+    check_replay<T>(opt, 100);
+  }
+}
+
+TEMPLATE_TEST_CASE("exact: replaying a MeZO log with a linear decay reproduces the parameters",
+                   "[exact][replay]", float, half) {
+  using T = TestType;
+  zoopt::MeZO<T> opt({.lr = 2e-3,
+                      .eps = 1e-3,
+                      .directions = 1,
+                      .seed = 10,
+                      .schedule = zoopt::LrSchedule::warmup_linear(5, 60, 0.0)});
+  check_replay<T>(opt, 80);  // 20 steps at lr 0 after the decay: the bits stay
+}
+
 TEST_CASE("exact: a 20,000-step log is a few hundred KB and replays exactly", "[exact][replay]") {
   // MeZO, n = 1, constant settings: 13 bytes per step (flags, one f64
   // coefficient, CRC-32) plus the header, lr in the first record (8 bytes)

@@ -60,6 +60,7 @@
 #include "zoopt/cuda/layout.hpp"
 #include "zoopt/cuda/types.hpp"
 #include "zoopt/estimator/difference.hpp"
+#include "zoopt/optimizer/fzoo.hpp"
 #include "zoopt/optimizer/kerzoo.hpp"
 #include "zoopt/optimizer/mezo.hpp"
 #include "zoopt/params/parameter_set.hpp"
@@ -648,5 +649,9 @@ using MeZO = zoopt::MeZO<T, Sampler, Estimator, CudaBackend<T, Sampler>>;
 /// KerZOO on device memory.
 template <class T, class Sampler = GaussianSampler, class Estimator = CentralDifference>
 using KerZOO = zoopt::KerZOO<T, Sampler, Estimator, CudaBackend<T, Sampler>>;
+
+/// FZOO on device memory.
+template <class T, class Sampler = RademacherSampler>
+using FZOO = zoopt::FZOO<T, Sampler, CudaBackend<T, Sampler>>;
 
 }  // namespace zoopt::cuda

@@ -187,7 +187,9 @@ class Distributed {
 
   /// Per-direction coefficients c_i of the last completed step, the same on
   /// every rank (theta -= lr (sum_i c_i z_i + lambda theta)).
-  [[nodiscard]] std::span<const double> last_coefficients() const noexcept { return coefficients_; }
+  [[nodiscard]] std::span<const double> last_coefficients() const noexcept {
+    return opt_.last_coefficients();
+  }
 
   /// Payload of the last step (including its replica check, or the failure
   /// exchange of a step that threw).
@@ -372,7 +374,6 @@ class Distributed {
       }
       engine.assign_losses(gathered_);
     }
-    coefficients_.assign(coefficients.begin(), coefficients.end());
     double sum = 0.0;
     for (const double v : engine.losses()) sum += v;
     return sum / static_cast<double>(engine.losses().size());
@@ -493,7 +494,6 @@ class Distributed {
   std::vector<std::uint64_t> counts_;
   std::vector<std::uint64_t> displacements_;
   std::vector<std::uint64_t> fingerprints_;
-  std::vector<double> coefficients_;
   std::vector<double> send_;
   std::vector<double> recv_;
   std::vector<double> gathered_;

@@ -12,6 +12,7 @@
 #include "zoopt/optimizer/zo_optimizer.hpp"
 #include "zoopt/random/philox.hpp"
 #include "zoopt/sampler/gaussian.hpp"
+#include "zoopt/schedule/lr_schedule.hpp"
 
 ZOOPT_FP_CONTRACT_OFF_BEGIN
 
@@ -54,10 +55,12 @@ class KerZOO : public ZerothOrderOptimizer<KerZOO<T, Sampler, Estimator, Backend
     Kernel kernel = Kernel::cubic();  ///< K(rho), normalised to E[rho K] = 1
     double C = 1.0;                   ///< E[rK] = C: scales the effective lr (> 0)
     RangeSchedule range{};            ///< shrinking range of r (off by default)
+    LrSchedule schedule{};         ///< step t uses lr * schedule(t) (default constant)
 
     /// Throws std::invalid_argument naming the first invalid field.
     void check() const {
       detail::check_step_params("KerZOO::Params", lr, eps, directions, weight_decay);
+      schedule.check("KerZOO::Params");
       detail::require(std::isfinite(C) && C > 0.0, "KerZOO::Params", "C", "must be finite and > 0");
       range.check("KerZOO::Params");
     }
@@ -78,7 +81,8 @@ class KerZOO : public ZerothOrderOptimizer<KerZOO<T, Sampler, Estimator, Backend
 
  private:
   [[nodiscard]] StepSettings settings(std::uint64_t step) const {
-    return StepSettings{p_.seed, step, p_.directions, p_.eps, p_.lr, p_.weight_decay};
+    return StepSettings{p_.seed, step, p_.directions, p_.eps, p_.lr * p_.schedule(step),
+                        p_.weight_decay};
   }
   [[nodiscard]] DirectionDraw draw(std::uint64_t step, std::uint32_t i) const {
     const double a = p_.range.at(step);

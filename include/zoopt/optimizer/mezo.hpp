@@ -8,6 +8,7 @@
 #include "zoopt/estimator/difference.hpp"
 #include "zoopt/optimizer/zo_optimizer.hpp"
 #include "zoopt/sampler/gaussian.hpp"
+#include "zoopt/schedule/lr_schedule.hpp"
 
 namespace zoopt {
 
@@ -44,10 +45,12 @@ class MeZO : public ZerothOrderOptimizer<MeZO<T, Sampler, Estimator, Backend>, T
     std::uint32_t directions = 1;  ///< directions n per step (>= 1)
     std::uint64_t seed = 0;        ///< noise seed; same seed, same trajectory
     double weight_decay = 0.0;     ///< lambda (>= 0), on spans that opt in
+    LrSchedule schedule{};         ///< step t uses lr * schedule(t) (default constant)
 
     /// Throws std::invalid_argument naming the first invalid field.
     void check() const {
       detail::check_step_params("MeZO::Params", lr, eps, directions, weight_decay);
+      schedule.check("MeZO::Params");
     }
   };
 
@@ -58,7 +61,8 @@ class MeZO : public ZerothOrderOptimizer<MeZO<T, Sampler, Estimator, Backend>, T
 
  private:
   [[nodiscard]] StepSettings settings(std::uint64_t step) const {
-    return StepSettings{p_.seed, step, p_.directions, p_.eps, p_.lr, p_.weight_decay};
+    return StepSettings{p_.seed, step, p_.directions, p_.eps, p_.lr * p_.schedule(step),
+                        p_.weight_decay};
   }
   [[nodiscard]] DirectionDraw draw(std::uint64_t, std::uint32_t) const {
     return DirectionDraw{p_.eps, 1.0};

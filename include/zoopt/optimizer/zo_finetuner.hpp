@@ -15,6 +15,7 @@
 #include "zoopt/learned/perturbation_model.hpp"
 #include "zoopt/optimizer/zo_optimizer.hpp"
 #include "zoopt/sampler/gaussian.hpp"
+#include "zoopt/schedule/lr_schedule.hpp"
 
 namespace zoopt {
 
@@ -65,10 +66,12 @@ class ZOFineTuner : public ZerothOrderOptimizer<ZOFineTuner<T, Sampler, Backend>
     std::uint64_t seed = 0;        ///< noise seed; same seed, same trajectory
     double weight_decay = 0.0;     ///< lambda (>= 0), on spans that opt in
     bool normalise = true;         ///< scale by c_t so that E||v||^2 = sum_i d_i
+    LrSchedule schedule{};         ///< step t uses lr * schedule(t) (default constant)
 
     /// Throws std::invalid_argument naming the first invalid field.
     void check() const {
       detail::check_step_params("ZOFineTuner::Params", lr, eps, directions, weight_decay);
+      schedule.check("ZOFineTuner::Params");
     }
   };
 
@@ -177,7 +180,8 @@ class ZOFineTuner : public ZerothOrderOptimizer<ZOFineTuner<T, Sampler, Backend>
   }
 
   [[nodiscard]] StepSettings settings(std::uint64_t step) const {
-    return StepSettings{p_.seed, step, p_.directions, p_.eps, p_.lr, p_.weight_decay};
+    return StepSettings{p_.seed, step, p_.directions, p_.eps, p_.lr * p_.schedule(step),
+                        p_.weight_decay};
   }
   [[nodiscard]] DirectionDraw draw(std::uint64_t, std::uint32_t) const {
     return DirectionDraw{p_.eps, 1.0};

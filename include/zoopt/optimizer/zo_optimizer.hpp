@@ -7,7 +7,11 @@
 //   DirectionDraw draw(std::uint64_t step, std::uint32_t direction) const;
 // and optionally
 //   std::span<const SpanView<T>> prepare(std::span<const SpanView<T>> views);
-// which may return per-step views (e.g. with per-span scales) of its own, and
+// which may return per-step views (e.g. with per-span scales) of its own,
+//   void rescale(std::span<double> coefficients, std::span<const double> losses);
+// which may change the n coefficients once every direction's loss values are
+// known (after the exchange, so it sees the same values on every process;
+// FZOO's sigma-normalised step), and
 //   void save_extra_state(std::vector<double>& out) const;
 //   void load_extra_state(std::span<const double> in);
 // if it carries state beyond the step and forward-pass counters (see
@@ -240,6 +244,11 @@ class ZerothOrderOptimizer {
       const std::uint64_t evaluated = ok ? engine_.losses().size() : 0;
       coefficients_.assign(settings.directions, 0.0);
       mean = exchange.combine(engine_, views, settings, ok, std::span<double>(coefficients_));
+      if constexpr (requires(std::span<double> c, std::span<const double> l) {
+                      self.rescale(c, l);
+                    }) {
+        self.rescale(std::span<double>(coefficients_), std::span<const double>(engine_.losses()));
+      }
       engine_.finish(views, settings, coefficients_);
       forward_passes_ += evaluated;
       ++step_;

@@ -21,20 +21,29 @@ template <class T, class S, class E, class B>
 struct is_kerzoo<KerZOO<T, S, E, B>> : std::true_type {};
 }  // namespace detail
 
-/// "mezo", "kerzoo/<kernel name>", or Opt::name for an optimizer that
+/// "mezo", "kerzoo/<kernel name>", opt.identity() for an optimizer that
+/// defines it (FZOO: "fzoo", "fzoo/normalized"), or Opt::name for one that
 /// defines a static `name` (the ZO Fine-tuner: "zo-finetuner"); "custom"
-/// otherwise.
+/// otherwise. A learning-rate schedule other than constant is appended as
+/// "+<schedule name>" (e.g. "mezo+warmup-cosine(100,10000,0)").
 template <class Opt>
 std::string optimizer_identity(const Opt& opt) {
+  std::string id;
   if constexpr (detail::is_mezo<Opt>::value) {
-    return "mezo";
+    id = "mezo";
   } else if constexpr (detail::is_kerzoo<Opt>::value) {
-    return "kerzoo/" + opt.params().kernel.name();
+    id = "kerzoo/" + opt.params().kernel.name();
+  } else if constexpr (requires { opt.identity(); }) {
+    id = opt.identity();
   } else if constexpr (requires { Opt::name; }) {
-    return std::string(Opt::name);
+    id = std::string(Opt::name);
   } else {
-    return "custom";
+    id = "custom";
   }
+  if constexpr (requires { opt.params().schedule.name(); }) {
+    if (!opt.params().schedule.is_constant()) id += "+" + opt.params().schedule.name();
+  }
+  return id;
 }
 
 /// The update rounding an optimizer's backend uses (nearest when the backend
