@@ -22,7 +22,7 @@ bash "$ZOOPT_ROOT/scripts/install-deps.sh" clang libclang-rt-14-dev
 
 build="$ZOOPT_ROOT/build-fuzz"
 CXX=clang++ cmake -S "$ZOOPT_ROOT" -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
-  -DZOOPT_BUILD_FUZZERS=ON -DZOOPT_ENABLE_CUDA=OFF -DZOOPT_ENABLE_MPI=OFF \
+  -DZOOPT_BUILD_FUZZERS=ON -DZOOPT_ENABLE_CUDA=OFF -DZOOPT_ENABLE_MPI=OFF -DZOOPT_ENABLE_TORCH=OFF \
   -DZOOPT_BUILD_EXAMPLES=OFF -DZOOPT_BUILD_BENCHMARKS=OFF -DZOOPT_INSTALL=OFF >/dev/null
 targets=()
 for h in "${harnesses[@]}"; do targets+=("zoopt_fuzz_$h"); done

@@ -15,7 +15,7 @@ build="$ZOOPT_ROOT/build-sanitize"
 flags="-O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all"
 cmake -S "$ZOOPT_ROOT" -B "$build" -DCMAKE_BUILD_TYPE=Debug \
   -DCMAKE_CXX_FLAGS="$flags" -DCMAKE_EXE_LINKER_FLAGS="-fsanitize=address,undefined" \
-  -DZOOPT_ENABLE_CUDA=OFF -DZOOPT_ENABLE_MPI=OFF -DZOOPT_BUILD_EXAMPLES=OFF \
+  -DZOOPT_ENABLE_CUDA=OFF -DZOOPT_ENABLE_MPI=OFF -DZOOPT_ENABLE_TORCH=OFF -DZOOPT_BUILD_EXAMPLES=OFF \
   -DZOOPT_BUILD_BENCHMARKS=OFF -DZOOPT_INSTALL=OFF >/dev/null
 cmake --build "$build" -j "$ZOOPT_JOBS"
 

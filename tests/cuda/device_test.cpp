@@ -301,7 +301,7 @@ std::pair<std::vector<float>, std::vector<float>> trajectories(const Problem& P,
 
 }  // namespace
 
-TEST_CASE("200-step MeZO and KerZOO trajectories: Rademacher bit-identical to the CPU",
+TEST_CASE("200-step MeZO, KerZOO and FZOO trajectories: Rademacher bit-identical to the CPU",
           "[cuda][trajectory]") {
   const Problem P;
   auto mezo = [](auto& p) {
@@ -327,6 +327,18 @@ TEST_CASE("200-step MeZO and KerZOO trajectories: Rademacher bit-identical to th
         trajectories<zoopt::KerZOO<float, zoopt::RademacherSampler>,
                      zc::KerZOO<float, zoopt::RademacherSampler>>(P, kerzoo, 200, false);
     REQUIRE(same_bits(cpu, dev));
+  }
+  {
+    auto fzoo = [](auto& p) {
+      p.lr = 0.5;
+      p.eps = 1e-3;
+      p.seed = 7;
+      p.directions = 4;
+      p.schedule = zoopt::LrSchedule::warmup_cosine(20, 200, 0.1);
+    };
+    auto [cpu, dev] = trajectories<zoopt::FZOO<float>, zc::FZOO<float>>(P, fzoo, 200, false);
+    REQUIRE(same_bits(cpu, dev));
+    CHECK(P.host_loss(cpu.data()) < P.host_loss(P.init.data()));
   }
 }
 

@@ -1,12 +1,15 @@
 # Writes every ```cpp block of README.md to a source file, so the README's
 # code is compiled and run by the tests (tests/readme/CMakeLists.txt).
+#   programs using <zoopt/torch.hpp>:      torch_<line>.cpp, as written (built
+#                                          when libtorch is found)
 #   complete programs (they define main):  program_<line>.cpp, as written
 #   fragments using zoopt::mpi:            mpi_<line>.cpp, main(argc, argv) runs it
 #   other fragments:                       fragment_<line>.cpp, a function
 #                                          readme_fragment_<line>() run by
 #                                          fragments_main.cpp
 # <line> is the line of the opening fence in README.md. Sets, in the caller:
-# ZOOPT_README_PROGRAMS, ZOOPT_README_FRAGMENTS, ZOOPT_README_MPI (line lists).
+# ZOOPT_README_PROGRAMS, ZOOPT_README_FRAGMENTS, ZOOPT_README_MPI,
+# ZOOPT_README_TORCH (line lists).
 # Number of newlines in `text`, into `out`.
 function(zoopt_count_newlines out text)
   string(REGEX MATCHALL "\n" newlines "${text}")
@@ -19,6 +22,7 @@ function(zoopt_extract_readme readme out_dir)
   set(programs "")
   set(fragments "")
   set(mpi "")
+  set(torch "")
   set(fence "```cpp\n")
   string(LENGTH "${fence}" fence_length)
   set(consumed 0)
@@ -42,7 +46,11 @@ function(zoopt_extract_readme readme out_dir)
     math(EXPR next "${stop} + 3")
     string(SUBSTRING "${rest}" ${next} -1 text)
 
-    if(code MATCHES "int main\\(")
+    if(code MATCHES "zoopt/torch.hpp")
+      file(CONFIGURE OUTPUT "${out_dir}/torch_${line}.cpp"
+           CONTENT "// README.md line ${line}\n${code}" @ONLY)
+      list(APPEND torch ${line})
+    elseif(code MATCHES "int main\\(")
       file(CONFIGURE OUTPUT "${out_dir}/program_${line}.cpp"
            CONTENT "// README.md line ${line}\n${code}" @ONLY)
       list(APPEND programs ${line})
@@ -57,6 +65,7 @@ function(zoopt_extract_readme readme out_dir)
     endif()
   endwhile()
   set(ZOOPT_README_PROGRAMS "${programs}" PARENT_SCOPE)
+  set(ZOOPT_README_TORCH "${torch}" PARENT_SCOPE)
   set(ZOOPT_README_FRAGMENTS "${fragments}" PARENT_SCOPE)
   set(ZOOPT_README_MPI "${mpi}" PARENT_SCOPE)
 endfunction()
