@@ -160,8 +160,8 @@ class Evaluator {
 /// First-order pre-training: plain minibatch SGD (lr, batch) for `epochs`
 /// passes over the first `images` training images, shuffled each epoch by a
 /// seeded LCG. Deterministic for a seed.
-inline Mlp pretrain(const Dataset& data, std::size_t hidden, std::size_t images,
-                    std::size_t epochs, double lr, std::size_t batch_size, std::uint64_t seed) {
+inline Mlp pretrain(const Dataset& data, std::size_t hidden, std::size_t images, std::size_t epochs,
+                    double lr, std::size_t batch_size, std::uint64_t seed) {
   Mlp m(hidden);
   m.init(seed);
   Evaluator ev;
@@ -178,7 +178,8 @@ inline Mlp pretrain(const Dataset& data, std::size_t hidden, std::size_t images,
     for (std::size_t b = 0; b + batch_size <= order.size(); b += batch_size) {
       batch.gather(data.train, std::span<const std::uint32_t>(order.data() + b, batch_size));
       ev.loss_and_gradient(m, batch.x, batch.y, grad);
-      for (std::size_t i = 0; i < grad.size(); ++i) m.weights[i] -= static_cast<float>(lr) * grad[i];
+      for (std::size_t i = 0; i < grad.size(); ++i)
+        m.weights[i] -= static_cast<float>(lr) * grad[i];
     }
   }
   return m;

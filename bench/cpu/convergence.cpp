@@ -119,10 +119,11 @@ std::vector<Method> all_methods(bool smoke) {
   // step). Its lr grid is the same base_lr * 2^k; averaging N directions
   // lets it use a larger k.
   for (const std::uint32_t n : {4u, 8u, 16u}) {
-    m.push_back({"fzoo-n" + std::to_string(n), [n](const Problem& p, double lr, std::uint64_t seed) {
-                   zoopt::FZOO<float> opt({.lr = lr, .eps = p.eps, .directions = n, .seed = seed});
-                   return drive(opt, p, seed);
-                 }});
+    m.push_back(
+        {"fzoo-n" + std::to_string(n), [n](const Problem& p, double lr, std::uint64_t seed) {
+           zoopt::FZOO<float> opt({.lr = lr, .eps = p.eps, .directions = n, .seed = seed});
+           return drive(opt, p, seed);
+         }});
   }
   // The sigma-normalised step: lr is then a step length in units of
   // sigma, so the grid is offset by the loss scale; the widening rule
@@ -437,8 +438,8 @@ int main(int argc, char** argv) {
           << " | " << fmt_steps(quantile(steps, 0.5)) << " | " << fmt_steps(quantile(steps, 0.25))
           << "-" << fmt_steps(quantile(steps, 0.75)) << " | " << fmt_steps(mn) << "-"
           << fmt_steps(mx) << " | " << fmt_steps(passes_median) << " | "
-          << fmt_steps(quantile(passes, 0.25)) << "-" << fmt_steps(quantile(passes, 0.75))
-          << " | " << ratio << " |\n";
+          << fmt_steps(quantile(passes, 0.25)) << "-" << fmt_steps(quantile(passes, 0.75)) << " | "
+          << ratio << " |\n";
       table << row.str();
       std::printf("%s", row.str().c_str());
       std::fflush(stdout);

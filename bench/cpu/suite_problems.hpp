@@ -52,7 +52,8 @@ struct Problem {
   [[nodiscard]] double target() const { return f_star + tol * (f(x0) - f_star); }
 };
 
-inline std::vector<std::pair<std::string, std::size_t>> even_blocks(std::size_t d, std::size_t count) {
+inline std::vector<std::pair<std::string, std::size_t>> even_blocks(std::size_t d,
+                                                                    std::size_t count) {
   std::vector<std::pair<std::string, std::size_t>> b;
   for (std::size_t i = 0; i < count; ++i) b.emplace_back("block" + std::to_string(i), d / count);
   return b;
@@ -286,7 +287,8 @@ inline Problem fmnist_mlp(const fmnist::Dataset& data) {
       "cross-entropy on 1000 held-out training images, eps=1e-3";
   fmnist::Mlp shape(hidden);
   const zoopt::ParameterSet<float> set = shape.parameter_set();
-  for (std::size_t i = 0; i < set.size(); ++i) p.blocks.emplace_back(set.name(i), set.span(i).size());
+  for (std::size_t i = 0; i < set.size(); ++i)
+    p.blocks.emplace_back(set.name(i), set.span(i).size());
   p.x0 = start.weights;
   p.f = [st](std::span<const float> x) { return st->loss(x, st->eval); };
   p.step_f = [st](std::span<const float> x, std::uint64_t seed, std::uint64_t step) {

@@ -219,7 +219,7 @@ std::pair<double, double> evaluate_test(const fmnist::Mlp& m, const fmnist::Spli
 /// First-order pre-training (plain minibatch SGD) on the first
 /// kPretrainImages training images; cached in `path`.
 fmnist::Mlp pretrain(const fmnist::Dataset& data, std::uint64_t seed, const fs::path& path,
-                   bool& cached) {
+                     bool& cached) {
   fmnist::Mlp m(kHidden);
   if (std::ifstream in(path, std::ios::binary); in) {
     std::uint64_t n = 0;
@@ -399,8 +399,10 @@ void write_outputs(const Options& o, const std::vector<RunResult>& runs, const R
     }
     if (!csv) throw std::runtime_error("cannot write " + (dir / "curves.csv").string());
   }
-  const std::map<std::string, std::string> colors = {
-      {"MeZO", "#1f77b4"}, {"FZOO", "#9467bd"}, {"KerZOO", "#d62728"}, {"ZO Fine-tuner", "#2ca02c"}};
+  const std::map<std::string, std::string> colors = {{"MeZO", "#1f77b4"},
+                                                     {"FZOO", "#9467bd"},
+                                                     {"KerZOO", "#d62728"},
+                                                     {"ZO Fine-tuner", "#2ca02c"}};
   // Dashed so that a curve lying on MeZO's stays visible.
   const std::map<std::string, std::string> dashes = {
       {"MeZO", ""}, {"FZOO", ""}, {"KerZOO", ""}, {"ZO Fine-tuner", "7,5"}};

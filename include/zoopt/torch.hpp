@@ -115,7 +115,8 @@ inline std::vector<std::pair<std::string, at::Tensor>> named(::torch::nn::Module
 }
 inline std::vector<std::pair<std::string, at::Tensor>> named(::torch::jit::Module& m) {
   std::vector<std::pair<std::string, at::Tensor>> out;
-  for (const auto& item : m.named_parameters(/*recurse=*/true)) out.emplace_back(item.name, item.value);
+  for (const auto& item : m.named_parameters(/*recurse=*/true))
+    out.emplace_back(item.name, item.value);
   return out;
 }
 template <class M>
@@ -141,8 +142,8 @@ class Binding {
       if (options.select && !options.select(name)) continue;
       if (tensor.numel() == 0) continue;
       detail::check_tensor<T>(name, tensor, options);
-      const bool decay = options.no_weight_decay ? !options.no_weight_decay(name, tensor)
-                                                 : tensor.dim() > 1;
+      const bool decay =
+          options.no_weight_decay ? !options.no_weight_decay(name, tensor) : tensor.dim() > 1;
       T* data = static_cast<T*>(tensor.data_ptr());
       set_.add(name, std::span<T>(data, static_cast<std::size_t>(tensor.numel())),
                {.weight_decay = decay});
@@ -197,7 +198,6 @@ class Binding {
   // never to freed memory.
   std::vector<c10::Storage> storage_;
 };
-
 
 /// Binds the selected parameters of `module` (a torch::nn::Module, a module
 /// holder such as torch::nn::Linear, a std::shared_ptr to a module, or a

@@ -128,8 +128,7 @@ TEST_CASE("core.fzoo: normalize divides the coefficients by the spread of the N 
   std::vector<double> seen_norm;
   const std::vector<double> a = ramp(d, 0.5, 3.0);
   zoopt::FZOO<double> plain({.lr = 0.0, .eps = 1e-3, .directions = n, .seed = 5});
-  zoopt::FZOO<double> norm(
-      {.lr = 0.0, .eps = 1e-3, .directions = n, .seed = 5, .normalize = true});
+  zoopt::FZOO<double> norm({.lr = 0.0, .eps = 1e-3, .directions = n, .seed = 5, .normalize = true});
   plain.step(RecordingLinear{a, &seen_plain}, std::span<double>(x));
   norm.step(RecordingLinear{a, &seen_norm}, std::span<double>(y));
   REQUIRE(seen_plain == seen_norm);
@@ -150,7 +149,8 @@ TEST_CASE("core.fzoo: normalize divides the coefficients by the spread of the N 
   SECTION("equal losses (sigma = 0) apply no gradient and keep the bits") {
     std::vector<float> z = {0.5f, -0.25f, 1e-8f, 3.0f};
     const auto z0 = z;
-    zoopt::FZOO<float> flat({.lr = 1.0, .eps = 1e-3, .directions = 3, .seed = 1, .normalize = true});
+    zoopt::FZOO<float> flat(
+        {.lr = 1.0, .eps = 1e-3, .directions = 3, .seed = 1, .normalize = true});
     flat.step([] { return 2.0; }, std::span<float>(z));
     REQUIRE(same_bits(z, z0));
     for (const double c : flat.last_coefficients()) REQUIRE(c == 0.0);
@@ -194,7 +194,7 @@ TEST_CASE("core.fzoo: invalid settings name the field and touch nothing") {
                        zoopt::InvalidArgument, zt::WhatContains("directions"));
   CHECK_THROWS_MATCHES(zoopt::FZOO<float>(P{.eps = 0.0}), zoopt::InvalidArgument,
                        zt::WhatContains("FZOO::Params: eps"));
-  CHECK_THROWS_MATCHES(
-      zoopt::FZOO<float>(P{.schedule = zoopt::LrSchedule::warmup_cosine(10, 10)}),
-      zoopt::InvalidArgument, zt::WhatContains("FZOO::Params.schedule: total_steps"));
+  CHECK_THROWS_MATCHES(zoopt::FZOO<float>(P{.schedule = zoopt::LrSchedule::warmup_cosine(10, 10)}),
+                       zoopt::InvalidArgument,
+                       zt::WhatContains("FZOO::Params.schedule: total_steps"));
 }

@@ -21,7 +21,7 @@ TEST_CASE("core.schedule: the factors follow their formulas") {
   const auto cos = LrSchedule::warmup_cosine(10, 110, 0.1);
   CHECK(cos(0) == 0.1);  // (0 + 1) / 10
   CHECK(cos(9) == 1.0);
-  CHECK(cos(10) == 1.0);  // p = 0
+  CHECK(cos(10) == 1.0);                    // p = 0
   CHECK(std::abs(cos(60) - 0.55) < 1e-15);  // p = 1/2: m + (1 - m) / 2
   CHECK(std::abs(cos(35) - (0.1 + 0.9 * 0.5 * (1 + std::cos(std::numbers::pi / 4)))) < 1e-15);
   CHECK(cos(110) == 0.1);
@@ -83,9 +83,8 @@ TEST_CASE("core.schedule: names, checks and custom schedules") {
   CHECK_THROWS_MATCHES(LrSchedule::custom("x", nullptr).check("X"), zoopt::InvalidArgument,
                        zt::WhatContains("factor"));
 
-  const auto halving = LrSchedule::custom("halve-every-10", [](std::uint64_t t) {
-    return std::ldexp(1.0, -static_cast<int>(t / 10));
-  });
+  const auto halving = LrSchedule::custom(
+      "halve-every-10", [](std::uint64_t t) { return std::ldexp(1.0, -static_cast<int>(t / 10)); });
   CHECK(halving.name() == "custom:halve-every-10");
   CHECK(halving(25) == 0.25);
 
@@ -109,8 +108,8 @@ TEST_CASE("core.schedule: names, checks and custom schedules") {
   }
 }
 
-TEMPLATE_TEST_CASE("core.schedule: an optimizer steps with lr * schedule(t)", "", zoopt::MeZO<float>,
-                   zoopt::KerZOO<float>, zoopt::FZOO<float>) {
+TEMPLATE_TEST_CASE("core.schedule: an optimizer steps with lr * schedule(t)", "",
+                   zoopt::MeZO<float>, zoopt::KerZOO<float>, zoopt::FZOO<float>) {
   // Two optimizers with the same seed: one scheduled, one whose constant lr
   // is set to lr * f(t) before each step. Same noise, same lr each step:
   // the same bits.

@@ -72,7 +72,8 @@ void log_case(const char* name, zm::Parallelism mode, bool ordinary_step_first,
     Opt single(params);
     single.set_warning_sink([](const std::string&) {});
     auto loss = [&] { return mean_loss<T>(shards, alone.values()); };
-    single.optimize(loss, alone.set, static_cast<std::size_t>(steps) + (ordinary_step_first ? 1 : 0));
+    single.optimize(loss, alone.set,
+                    static_cast<std::size_t>(steps) + (ordinary_step_first ? 1 : 0));
     ZCHECK(bitwise_equal(std::span<const T>(alone.storage), x.values()));
   }
 }

@@ -52,7 +52,7 @@ TEST_CASE("torch: bind takes every parameter zero-copy, in order, biases without
   Net net;
   auto binding = zoopt::torch::bind<float>(net.model);
   const auto& set = binding.parameters();
-  const std::vector<std::string> names = {"0.weight", "0.bias", "1.weight",
+  const std::vector<std::string> names = {"0.weight", "0.bias",   "1.weight",
                                           "1.bias",   "3.weight", "3.bias"};
   REQUIRE(set.size() == names.size());
   std::size_t i = 0;
@@ -82,7 +82,7 @@ TEST_CASE("torch: a MeZO step perturbs the module in place and restores it bit-e
   });
   zoopt::MeZO<float> frozen({.lr = 0.0, .eps = 1e-3, .directions = 2, .seed = 1});
   frozen.step(loss, binding.parameters());
-  REQUIRE(perturbed_inside);               // the forward pass saw theta +- eps z
+  REQUIRE(perturbed_inside);                // the forward pass saw theta +- eps z
   REQUIRE(snapshot(*net.model) == before);  // lr = 0: every bit back
 
   SECTION("training lowers the loss") {
@@ -128,8 +128,8 @@ TEST_CASE("torch: TorchScript modules bind the same way", "[torch]") {
 TEST_CASE("torch: float16 and bfloat16 tensors bind as zoopt::half and zoopt::bfloat16",
           "[torch]") {
   // The bit layouts agree: converting the same floats gives the same bits.
-  std::vector<float> values = {0.0f, -0.0f, 1.0f, -2.5f, 1e-3f, 65504.0f, 3.14159f, 1e-7f,
-                               0.1f, 1.0f / 3.0f, 1e30f, -6.1e-5f};
+  std::vector<float> values = {0.0f,     -0.0f, 1.0f, -2.5f,       1e-3f, 65504.0f,
+                               3.14159f, 1e-7f, 0.1f, 1.0f / 3.0f, 1e30f, -6.1e-5f};
   for (float v : values) {
     INFO(v);
     const at::Half th(v);
@@ -175,8 +175,7 @@ TEST_CASE("torch: float16 and bfloat16 tensors bind as zoopt::half and zoopt::bf
   check(zoopt::bfloat16{}, torch::kBFloat16);
 }
 
-TEST_CASE("torch: tensors that cannot be bound are named, and moved storage is caught",
-          "[torch]") {
+TEST_CASE("torch: tensors that cannot be bound are named, and moved storage is caught", "[torch]") {
   using zoopt::torch::bind;
   SECTION("dtype") {
     Net net;
@@ -209,7 +208,8 @@ TEST_CASE("torch: tensors that cannot be bound are named, and moved storage is c
     net.model->named_parameters()["3.bias"].set_data(torch::zeros({2}));
     zoopt::MeZO<float> opt({.lr = 1e-3, .eps = 1e-3, .seed = 6});
     REQUIRE_THROWS_AS(opt.step(loss, binding.parameters()), zoopt::LogicError);
-    REQUIRE_THROWS_WITH(opt.step(loss, binding.parameters()), Catch::Matchers::Contains("'3.bias'"));
+    REQUIRE_THROWS_WITH(opt.step(loss, binding.parameters()),
+                        Catch::Matchers::Contains("'3.bias'"));
     REQUIRE(opt.step_count() == 0);
   }
 }

@@ -50,8 +50,8 @@ namespace zoopt {
 /// or GaussianSampler), Backend where the passes run (CpuBackend; the CUDA
 /// backend for device memory: zoopt::cuda::FZOO).
 template <class T, class Sampler = RademacherSampler, class Backend = CpuBackend<T, Sampler>>
-class FZOO : public ZerothOrderOptimizer<FZOO<T, Sampler, Backend>, T, Sampler,
-                                         ForwardDifference, Backend> {
+class FZOO : public ZerothOrderOptimizer<FZOO<T, Sampler, Backend>, T, Sampler, ForwardDifference,
+                                         Backend> {
   using Base =
       ZerothOrderOptimizer<FZOO<T, Sampler, Backend>, T, Sampler, ForwardDifference, Backend>;
   friend Base;
@@ -100,8 +100,7 @@ class FZOO : public ZerothOrderOptimizer<FZOO<T, Sampler, Backend>, T, Sampler,
 
  private:
   [[nodiscard]] StepSettings settings(std::uint64_t step) const {
-    return StepSettings{p_.seed, step, p_.directions, p_.eps, p_.lr * p_.schedule(step),
-                        p_.weight_decay};
+    return detail::step_settings(p_, step);
   }
   [[nodiscard]] DirectionDraw draw(std::uint64_t, std::uint32_t) const {
     return DirectionDraw{p_.eps, 1.0};

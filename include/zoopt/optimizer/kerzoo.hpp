@@ -55,7 +55,7 @@ class KerZOO : public ZerothOrderOptimizer<KerZOO<T, Sampler, Estimator, Backend
     Kernel kernel = Kernel::cubic();  ///< K(rho), normalised to E[rho K] = 1
     double C = 1.0;                   ///< E[rK] = C: scales the effective lr (> 0)
     RangeSchedule range{};            ///< shrinking range of r (off by default)
-    LrSchedule schedule{};         ///< step t uses lr * schedule(t) (default constant)
+    LrSchedule schedule{};            ///< step t uses lr * schedule(t) (default constant)
 
     /// Throws std::invalid_argument naming the first invalid field.
     void check() const {
@@ -81,8 +81,7 @@ class KerZOO : public ZerothOrderOptimizer<KerZOO<T, Sampler, Estimator, Backend
 
  private:
   [[nodiscard]] StepSettings settings(std::uint64_t step) const {
-    return StepSettings{p_.seed, step, p_.directions, p_.eps, p_.lr * p_.schedule(step),
-                        p_.weight_decay};
+    return detail::step_settings(p_, step);
   }
   [[nodiscard]] DirectionDraw draw(std::uint64_t step, std::uint32_t i) const {
     const double a = p_.range.at(step);

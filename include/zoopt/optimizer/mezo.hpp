@@ -61,8 +61,7 @@ class MeZO : public ZerothOrderOptimizer<MeZO<T, Sampler, Estimator, Backend>, T
 
  private:
   [[nodiscard]] StepSettings settings(std::uint64_t step) const {
-    return StepSettings{p_.seed, step, p_.directions, p_.eps, p_.lr * p_.schedule(step),
-                        p_.weight_decay};
+    return detail::step_settings(p_, step);
   }
   [[nodiscard]] DirectionDraw draw(std::uint64_t, std::uint32_t) const {
     return DirectionDraw{p_.eps, 1.0};

@@ -39,6 +39,15 @@
 
 namespace zoopt {
 
+namespace detail {
+/// The settings of step t from an optimizer's Params (seed, directions, eps,
+/// lr, schedule, weight_decay): lr_t = lr * schedule(t).
+template <class Params>
+StepSettings step_settings(const Params& p, std::uint64_t step) {
+  return StepSettings{p.seed, step, p.directions, p.eps, p.lr * p.schedule(step), p.weight_decay};
+}
+}  // namespace detail
+
 template <class Derived, class T, class Sampler, class Estimator, class Backend>
 class ZerothOrderOptimizer {
   // The backend draws the noise, the optimizer names it in logs and

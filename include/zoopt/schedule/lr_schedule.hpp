@@ -127,11 +127,9 @@ class LrSchedule {
       case Kind::warmup_linear: {
         if (t < warmup_) return ramp(t);
         if (t >= total_) return final_;
-        const double p =
-            static_cast<double>(t - warmup_) / static_cast<double>(total_ - warmup_);
-        const double shape = kind_ == Kind::warmup_cosine
-                                 ? 0.5 * (1.0 + std::cos(std::numbers::pi * p))
-                                 : 1.0 - p;
+        const double p = static_cast<double>(t - warmup_) / static_cast<double>(total_ - warmup_);
+        const double shape =
+            kind_ == Kind::warmup_cosine ? 0.5 * (1.0 + std::cos(std::numbers::pi * p)) : 1.0 - p;
         return final_ + (1.0 - final_) * shape;
       }
       case Kind::kerzoo_range: {
