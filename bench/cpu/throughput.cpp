@@ -8,8 +8,9 @@
 // one process. The benchmark's own time is zoopt's pass (or step). Times are
 // the calling thread's CPU time (CLOCK_THREAD_CPUTIME_ID): on a shared,
 // oversubscribed machine wall time mostly measures the other tenants.
-// Everything timed runs on the calling thread (libtorch is limited to one
-// intra-op thread), so thread CPU time covers all the work.
+// Everything timed runs on the calling thread (zoopt's backends are set to
+// one thread, libtorch to one intra-op thread), so thread CPU time covers all
+// the work; BM_PassThreads, which compares thread counts, times wall clock.
 //
 // Counters (all rates in bytes of parameters per second; one pass reads and
 // writes each parameter once, like memcpy reads and writes each byte once):
@@ -49,6 +50,7 @@ double seconds_since(double t0) { return clock_type::now() - t0; }
 
 constexpr std::uint64_t kSeed = 20240607;
 constexpr double kEps = 1e-3;
+const zoopt::CpuBackendOptions kOneThread{.threads = 1};
 
 /// Parameters initialised to a smooth, non-trivial pattern (and faulted in).
 std::vector<float> make_params(std::size_t n) {
@@ -92,7 +94,7 @@ void BM_PerturbPass(benchmark::State& state) {
   const std::size_t n = std::size_t{1} << state.range(0);
   std::vector<float> params = make_params(n);
   std::vector<float> copy(n, 0.0f);
-  zoopt::CpuBackend<float, Sampler> backend;
+  zoopt::CpuBackend<float, Sampler> backend(kOneThread);
   const std::array<zoopt::SpanView<float>, 1> views = {zoopt::SpanView<float>{params.data(), n}};
   const zoopt::Term first{0, 0.0, kEps};
   backend.move(views, kSeed, 0, std::span<const zoopt::Term>(&first, 1));
@@ -120,7 +122,8 @@ void BM_MezoStep(benchmark::State& state) {
   const std::size_t n = std::size_t{1} << state.range(0);
   std::vector<float> params = make_params(n);
   std::vector<float> copy(n, 0.0f);
-  zoopt::MeZO<float, Sampler> opt({.lr = 1e-6, .eps = kEps, .directions = 1, .seed = kSeed});
+  zoopt::MeZO<float, Sampler> opt({.lr = 1e-6, .eps = kEps, .directions = 1, .seed = kSeed},
+                                  zoopt::CpuBackend<float, Sampler>(kOneThread));
   const float* first = params.data();
   auto loss = [first] { return static_cast<double>(*first); };
   Clocks c;
@@ -135,6 +138,60 @@ void BM_MezoStep(benchmark::State& state) {
   }
   report(state, c, n * sizeof(float));
   state.counters["memcpy_equiv"] = c.zoopt / c.memcpy;
+}
+
+/// One steady-state perturbation pass (as BM_PerturbPass) with one thread
+/// and with range(1) threads (CpuBackendOptions::threads), timed by wall
+/// clock in the same iteration on two copies of the parameters:
+///   speedup = one-thread time / range(1)-thread time;
+///   frac_of_memcpy = memcpy time / range(1)-thread time.
+template <class Sampler>
+void BM_PassThreads(benchmark::State& state) {
+  using wall = std::chrono::steady_clock;
+  const std::size_t n = std::size_t{1} << state.range(0);
+  const auto threads = static_cast<unsigned>(state.range(1));
+  std::vector<float> one_params = make_params(n);
+  std::vector<float> params = make_params(n);
+  std::vector<float> copy(n, 0.0f);
+  zoopt::CpuBackend<float, Sampler> one(kOneThread);
+  zoopt::CpuBackend<float, Sampler> many(zoopt::CpuBackendOptions{.threads = threads});
+  const std::array<zoopt::SpanView<float>, 1> one_views = {
+      zoopt::SpanView<float>{one_params.data(), n}};
+  const std::array<zoopt::SpanView<float>, 1> views = {zoopt::SpanView<float>{params.data(), n}};
+  const zoopt::Term first{0, 0.0, kEps};
+  one.move(one_views, kSeed, 0, std::span<const zoopt::Term>(&first, 1));
+  many.move(views, kSeed, 0, std::span<const zoopt::Term>(&first, 1));
+  double sign = 1.0;
+  double t_memcpy = 0.0;
+  double t_one = 0.0;
+  double t_many = 0.0;
+  auto since = [](wall::time_point t0) {
+    return std::chrono::duration<double>(wall::now() - t0).count();
+  };
+  for (auto _ : state) {
+    auto t0 = wall::now();
+    std::memcpy(copy.data(), params.data(), n * sizeof(float));
+    benchmark::ClobberMemory();
+    t_memcpy += since(t0);
+    const zoopt::Term t{0, sign * kEps, -sign * kEps};
+    t0 = wall::now();
+    one.move(one_views, kSeed, 0, std::span<const zoopt::Term>(&t, 1));
+    benchmark::ClobberMemory();
+    t_one += since(t0);
+    t0 = wall::now();
+    many.move(views, kSeed, 0, std::span<const zoopt::Term>(&t, 1));
+    benchmark::ClobberMemory();
+    const double dt = since(t0);
+    t_many += dt;
+    state.SetIterationTime(dt);
+    sign = -sign;
+  }
+  const double bytes = static_cast<double>(n * sizeof(float) * state.iterations());
+  state.counters["zoopt_Bps"] = bytes / t_many;
+  state.counters["speedup"] = t_one / t_many;
+  state.counters["frac_of_memcpy"] = t_memcpy / t_many;
+  state.counters["one_thread_frac_of_memcpy"] = t_memcpy / t_one;
+  state.SetBytesProcessed(static_cast<std::int64_t>(bytes));
 }
 
 #ifdef ZOOPT_BENCH_WITH_TORCH
@@ -162,7 +219,7 @@ void BM_TorchPass(benchmark::State& state) {
                                      torch::TensorOptions().dtype(torch::kFloat32));
   torch::Tensor buffer = reuse ? torch::empty_like(p) : torch::Tensor();
   at::Generator gen = at::make_generator<at::CPUGeneratorImpl>(kSeed);
-  zoopt::CpuBackend<float, zoopt::GaussianSampler> backend;
+  zoopt::CpuBackend<float, zoopt::GaussianSampler> backend(kOneThread);
   const std::array<zoopt::SpanView<float>, 1> views = {zoopt::SpanView<float>{params.data(), n}};
   const zoopt::Term first{0, 0.0, kEps};
   backend.move(views, kSeed, 0, std::span<const zoopt::Term>(&first, 1));
@@ -201,7 +258,8 @@ void BM_TorchStep(benchmark::State& state) {
                                      torch::TensorOptions().dtype(torch::kFloat32));
   torch::Tensor buffer = reuse ? torch::empty_like(p) : torch::Tensor();
   at::Generator gen = at::make_generator<at::CPUGeneratorImpl>(kSeed);
-  zoopt::MeZO<float> opt({.lr = 1e-6, .eps = kEps, .directions = 1, .seed = kSeed});
+  zoopt::MeZO<float> opt({.lr = 1e-6, .eps = kEps, .directions = 1, .seed = kSeed},
+                         zoopt::CpuBackend<float, zoopt::GaussianSampler>(kOneThread));
   const float* first = params.data();
   auto loss = [first] { return static_cast<double>(*first); };
   const float* tfirst = torch_params.data();
@@ -245,6 +303,18 @@ BENCHMARK_TEMPLATE(BM_PerturbPass, zoopt::GaussianSampler)->Apply(sizes);
 BENCHMARK_TEMPLATE(BM_PerturbPass, zoopt::RademacherSampler)->Apply(sizes);
 BENCHMARK_TEMPLATE(BM_MezoStep, zoopt::GaussianSampler)->Apply(sizes);
 BENCHMARK_TEMPLATE(BM_MezoStep, zoopt::RademacherSampler)->Apply(sizes);
+BENCHMARK_TEMPLATE(BM_PerturbPass, zoopt::PackedRademacherSampler)->Apply(sizes);
+BENCHMARK_TEMPLATE(BM_MezoStep, zoopt::PackedRademacherSampler)->Apply(sizes);
+
+void thread_counts(benchmark::internal::Benchmark* b) {
+  for (int log2n : {20, 24}) {
+    for (int threads : {2, 4}) b->Args({log2n, threads});
+  }
+  b->ArgNames({"log2n", "threads"})->UseManualTime()->Unit(benchmark::kMillisecond);
+}
+BENCHMARK_TEMPLATE(BM_PassThreads, zoopt::GaussianSampler)->Apply(thread_counts);
+BENCHMARK_TEMPLATE(BM_PassThreads, zoopt::RademacherSampler)->Apply(thread_counts);
+BENCHMARK_TEMPLATE(BM_PassThreads, zoopt::PackedRademacherSampler)->Apply(thread_counts);
 
 #ifdef ZOOPT_BENCH_WITH_TORCH
 void torch_sizes(benchmark::internal::Benchmark* b) {

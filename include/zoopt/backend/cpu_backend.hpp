@@ -27,7 +27,11 @@
 //
 // Noise is generated a chunk of 256 elements at a time (noise_chunk), the
 // same values as noise_block, so that the Philox rounds and Box-Muller
-// vectorise.
+// vectorise. A pass over many elements is split into parts of whole chunks
+// run on CpuBackendOptions::threads threads: each element's noise, point and
+// rounding bits depend only on its global index, and each part writes the
+// journal entries of its own index range, joined in order, so every result
+// is bit-identical for any thread count.
 //
 // Storage types: float, double, zoopt::half, zoopt::bfloat16 (the 16-bit
 // types compute in float and are journaled the same way). The update pass
@@ -44,6 +48,7 @@
 #pragma once
 
 #include <algorithm>
+#include <array>
 #include <bit>
 #include <cmath>
 #include <cstdint>
@@ -51,9 +56,11 @@
 #include <optional>
 #include <span>
 #include <string>
+#include <thread>
 #include <utility>
 #include <vector>
 
+#include "zoopt/backend/pass_threads.hpp"
 #include "zoopt/backend/term.hpp"
 #include "zoopt/core/error.hpp"
 #include "zoopt/core/fp_contract.hpp"
@@ -94,12 +101,25 @@ struct CpuBackendOptions {
   /// Costs a copy of the parameters (O(d) memory, allocated on the first
   /// step) and one copy plus one compare pass per loss call.
   bool check_loss_writes = ZOOPT_CHECK_LOSS_WRITES != 0;
+  /// Threads a pass may use (default 0: automatic, the hardware threads up
+  /// to 8; 1: the calling thread only). A pass over d elements uses at most
+  /// d / kElementsPerThread of them, so small problems stay on the calling
+  /// thread. Results, journals and restores are bit-identical for every
+  /// value. The workers start on the first pass that uses them and sleep
+  /// between passes (they never run while the loss runs); set 1 when steps
+  /// already run on several threads of the user's own, or with one MPI rank
+  /// per core.
+  unsigned threads = 0;
 };
 
 template <class T, class Sampler>
 class CpuBackend {
   static_assert(CpuStorage<T>,
                 "zoopt::CpuBackend: T must be float, double, zoopt::half or zoopt::bfloat16");
+  static_assert(DirectionSampler<Sampler>,
+                "zoopt::CpuBackend: Sampler needs a static generate(const std::uint32_t (&)[4], "
+                "C (&)[4]) for C = float and double, or (one sign per bit) a static "
+                "sign<C>(std::uint32_t word, int bit) and kElementsPerBlock = 128");
 
  public:
   using C = compute_t<T>;
@@ -116,19 +136,34 @@ class CpuBackend {
                     "CpuBackendOptions", "rounding",
                     std::string("stochastic is only available for half/bfloat16 storage, not ") +
                         storage_traits<T>::name);
+    detail::require(options.threads <= kThreadsMax, "CpuBackendOptions", "threads",
+                    "must be at most " + std::to_string(kThreadsMax) + " (0: automatic), not " +
+                        std::to_string(options.threads));
     rounding_ = options.rounding;
     if (rounding_ == Rounding::automatic) {
       rounding_ = is_low_precision_v<T> ? Rounding::stochastic : Rounding::nearest;
     }
     exact_ = options.exact_restore;
     check_writes_ = options.check_loss_writes;
+    threads_ = options.threads != 0
+                   ? options.threads
+                   : std::clamp(std::thread::hardware_concurrency(), 1U, kAutomaticThreadsMax);
+    parts_.resize(threads_);
     if (exact_) {
-      for (Journal* j : {&journal_, &next_}) {
-        j->index.reserve(options.journal_reserve);
-        j->value.reserve(options.journal_reserve);
-      }
+      journal_.reserve(options.journal_reserve);
+      for (Journal& j : parts_) j.reserve(options.journal_reserve / threads_ + 1);
     }
   }
+
+  /// Elements per thread below which a pass uses fewer threads.
+  static constexpr std::uint64_t kElementsPerThread = std::uint64_t{1} << 15;
+  /// Most threads the automatic setting (threads = 0) chooses.
+  static constexpr unsigned kAutomaticThreadsMax = 8;
+  /// Most threads CpuBackendOptions::threads accepts.
+  static constexpr unsigned kThreadsMax = 256;
+
+  /// Threads a pass may use (the option, resolved).
+  [[nodiscard]] unsigned threads() const noexcept { return threads_; }
 
   /// The rounding the update pass uses (nearest or stochastic, never
   /// automatic).
@@ -137,19 +172,27 @@ class CpuBackend {
   /// One pass: from displacement `before` to displacement `after`.
   void move(std::span<const SpanView<T>> views, std::uint64_t seed, std::uint64_t step,
             std::span<const Term> terms) {
-    next_.clear();
-    for_each_element(
-        views, seed, step, terms,
-        [&](std::uint64_t g, T& x, T theta0, C d_after, const SpanView<T>&) {
-          const T next = static_cast<T>(static_cast<C>(theta0) + d_after);
-          x = next;
-          if (exact_ && std::bit_cast<bits_t<T>>(static_cast<T>(static_cast<C>(next) - d_after)) !=
-                            std::bit_cast<bits_t<T>>(theta0)) {
-            next_.index.push_back(g);
-            next_.value.push_back(theta0);
-          }
-        });
-    std::swap(journal_, next_);
+    const unsigned n = run_pass(views, seed, step, terms, [this](unsigned part) {
+      Journal& out = parts_[part];
+      out.clear();
+      return [this, &out](std::uint64_t g, T& x, T theta0, C d_after, const SpanView<T>&) {
+        const T next = static_cast<T>(static_cast<C>(theta0) + d_after);
+        x = next;
+        if (exact_ && std::bit_cast<bits_t<T>>(static_cast<T>(static_cast<C>(next) - d_after)) !=
+                          std::bit_cast<bits_t<T>>(theta0)) {
+          out.index.push_back(g);
+          out.value.push_back(theta0);
+        }
+      };
+    });
+    // The parts cover increasing index ranges: in order, they are the sorted
+    // journal of the new point.
+    if (n == 1) {
+      std::swap(journal_, parts_[0]);
+      return;
+    }
+    journal_.clear();
+    for (unsigned k = 0; k < n; ++k) journal_.append(parts_[k]);
   }
 
   /// Last pass of a step: theta = theta0 - lr * (ghat + lambda * theta0), with
@@ -159,39 +202,41 @@ class CpuBackend {
               std::span<const Term> terms, double lr, double weight_decay) {
     const C eta = static_cast<C>(lr);
     const C lambda = static_cast<C>(weight_decay);
-    std::uint64_t cached_block = ~std::uint64_t{0};
-    std::uint32_t words[4] = {0, 0, 0, 0};
-    for_each_element(views, seed, step, terms,
-                     [&](std::uint64_t g, T& x, T theta0, C ghat, const SpanView<T>& v) {
-                       const C t0 = static_cast<C>(theta0);
-                       C direction = ghat;
-                       if (v.weight_decay && weight_decay != 0.0) direction += lambda * t0;
-                       if (eta == C(0) || direction == C(0)) {
-                         x = theta0;  // nothing to apply: keep the exact bits
-                         return;
-                       }
-                       if constexpr (is_low_precision_v<T>) {
-                         if (rounding_ == Rounding::stochastic) {
-                           if (g / 4 != cached_block) {
-                             cached_block = g / 4;
-                             const auto r = random::philox_block(
-                                 NoiseKey{seed, step, 0}, cached_block, random::Stream::rounding);
-                             for (int k = 0; k < 4; ++k) words[k] = r.v[k];
-                           }
-                           x = stochastic_round<T>(t0 - eta * direction, words[g % 4]);
-                           return;
-                         }
-                       }
-                       x = static_cast<T>(t0 - eta * direction);
-                     });
+    run_pass(views, seed, step, terms, [&](unsigned) {
+      // Each part caches its own block of rounding words.
+      return [&, cached_block = ~std::uint64_t{0}, words = std::array<std::uint32_t, 4>{}](
+                 std::uint64_t g, T& x, T theta0, C ghat, const SpanView<T>& v) mutable {
+        const C t0 = static_cast<C>(theta0);
+        C direction = ghat;
+        if (v.weight_decay && weight_decay != 0.0) direction += lambda * t0;
+        if (eta == C(0) || direction == C(0)) {
+          x = theta0;  // nothing to apply: keep the exact bits
+          return;
+        }
+        if constexpr (is_low_precision_v<T>) {
+          if (rounding_ == Rounding::stochastic) {
+            if (g / 4 != cached_block) {
+              cached_block = g / 4;
+              const auto r = random::philox_block(NoiseKey{seed, step, 0}, cached_block,
+                                                  random::Stream::rounding);
+              for (int k = 0; k < 4; ++k) words[k] = r.v[k];
+            }
+            x = stochastic_round<T>(t0 - eta * direction, words[g % 4]);
+            return;
+          }
+        }
+        x = static_cast<T>(t0 - eta * direction);
+      };
+    });
     journal_.clear();
   }
 
   /// Writes theta0 back bit-exactly. Clears the journal.
   void restore(std::span<const SpanView<T>> views, std::uint64_t seed, std::uint64_t step,
                std::span<const Term> terms) {
-    for_each_element(views, seed, step, terms,
-                     [](std::uint64_t, T& x, T theta0, C, const SpanView<T>&) { x = theta0; });
+    run_pass(views, seed, step, terms, [](unsigned) {
+      return [](std::uint64_t, T& x, T theta0, C, const SpanView<T>&) { x = theta0; };
+    });
     journal_.clear();
   }
 
@@ -279,25 +324,74 @@ class CpuBackend {
       index.clear();
       value.clear();
     }
+    void reserve(std::size_t n) {
+      index.reserve(n);
+      value.reserve(n);
+    }
+    void append(const Journal& j) {
+      index.insert(index.end(), j.index.begin(), j.index.end());
+      value.insert(value.end(), j.value.begin(), j.value.end());
+    }
   };
+
+  // One pass over all views: splits the elements (in view order) into up to
+  // threads_ parts of whole noise chunks, and calls for_each_element on
+  // each with make_op(part). Returns the number of parts. The noise of an
+  // element does not depend on where a part starts (noise_chunk and
+  // noise_block give the same values), so neither do the results.
+  template <class MakeOp>
+  unsigned run_pass(std::span<const SpanView<T>> views, std::uint64_t seed, std::uint64_t step,
+                    std::span<const Term> terms, MakeOp&& make_op) {
+    std::uint64_t total = 0;
+    for (const SpanView<T>& v : views) total += v.size;
+    const auto n =
+        static_cast<unsigned>(std::clamp<std::uint64_t>(total / kElementsPerThread, 1, threads_));
+    const std::uint64_t chunks = (total + kChunkElements - 1) / kChunkElements;
+    auto part = [&](unsigned k) {
+      const auto at = [&](unsigned j) {
+        return std::min(total, chunks * j / n * std::uint64_t{kChunkElements});
+      };
+      auto op = make_op(k);
+      for_each_element(views, at(k), at(k + 1), seed, step, terms, op);
+    };
+    if (n == 1) {
+      part(0);
+    } else {
+      pool_.get(n).run(n, part);
+    }
+    return n;
+  }
 
   // Calls op(g, x, theta0, d_after, span) for every element in order of
   // global index, where theta0 is read from the journal or rebuilt from x and
   // the `before` displacement, and d_after = sum after_t * s * z_t. Terms with
   // both coefficients zero are skipped; a single-term displacement is exactly
   // fl(c * z).
+  // Only the elements at positions [begin, end) of the views' concatenation.
   template <class Op>
-  void for_each_element(std::span<const SpanView<T>> views, std::uint64_t seed, std::uint64_t step,
-                        std::span<const Term> terms, Op&& op) {
+  void for_each_element(std::span<const SpanView<T>> views, std::uint64_t begin,
+                        std::uint64_t end_position, std::uint64_t seed, std::uint64_t step,
+                        std::span<const Term> terms, Op& op) {
     constexpr std::uint64_t chunk_size = kChunkElements;
     C z[kChunkElements];
     C d_before[kChunkElements];
     C d_after[kChunkElements];
-    std::size_t cursor = 0;
     const std::vector<std::uint64_t>& jidx = journal_.index;
+    std::size_t cursor = 0;
+    bool cursor_placed = false;
+    std::uint64_t position = 0;
     for (const SpanView<T>& v : views) {
-      const std::uint64_t end = v.offset + v.size;
-      std::uint64_t g = v.offset;
+      const std::uint64_t from = std::max(begin, position);
+      const std::uint64_t to = std::min(end_position, position + v.size);
+      position += v.size;
+      if (from >= to) continue;
+      std::uint64_t g = v.offset + (from - (position - v.size));
+      const std::uint64_t end = g + (to - from);
+      if (!cursor_placed) {  // the journal is sorted by global index
+        cursor =
+            static_cast<std::size_t>(std::lower_bound(jidx.begin(), jidx.end(), g) - jidx.begin());
+        cursor_placed = true;
+      }
       while (g < end) {
         const std::uint64_t chunk = g / chunk_size;
         const std::uint64_t first = chunk * chunk_size;
@@ -347,8 +441,10 @@ class CpuBackend {
   bool exact_ = true;
   bool check_writes_ = false;
   std::vector<T> snapshot_;
+  unsigned threads_ = 1;
   Journal journal_;
-  Journal next_;
+  std::vector<Journal> parts_;  // one new journal per part of a move pass
+  detail::PassThreadsSlot pool_;
 };
 
 }  // namespace zoopt
