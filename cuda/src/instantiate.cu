@@ -1,6 +1,7 @@
 // Explicit instantiations of the CUDA dispatch layer for the types a host
 // compiler can use through zoopt/cuda/cuda_backend.hpp: float, __half and
-// __nv_bfloat16 storage with the Gaussian and Rademacher samplers.
+// __nv_bfloat16 storage with the Gaussian, Rademacher and packed-sign
+// Rademacher samplers.
 #include "zoopt/cuda/kernels.cuh"
 #include "zoopt/cuda/reduce.cuh"
 #include "zoopt/sampler/gaussian.hpp"
@@ -16,6 +17,7 @@ namespace zoopt::cuda::detail {
 #define ZOOPT_CUDA_INSTANTIATE_TYPE(T)                                                             \
   ZOOPT_CUDA_INSTANTIATE_PASS(T, ::zoopt::GaussianSampler)                                         \
   ZOOPT_CUDA_INSTANTIATE_PASS(T, ::zoopt::RademacherSampler)                                       \
+  ZOOPT_CUDA_INSTANTIATE_PASS(T, ::zoopt::PackedRademacherSampler)                                 \
   template cudaError_t chunk_sums<T>(void*, std::size_t&, const DeviceSegment*,                    \
                                      const std::uint64_t*, const std::uint64_t*, std::uint32_t,    \
                                      SpanSums*, bool, cudaStream_t);                               \

@@ -6,6 +6,7 @@
 #include <array>
 #include <cmath>
 #include <cstdint>
+#include <vector>
 
 #include "test_util.hpp"
 
@@ -232,4 +233,68 @@ TEST_CASE("core.noise rademacher is exactly +-1 and balanced", "[core][noise]") 
   // Neighbours agree with probability 1/2 if independent: same bound with
   // N - 1 pairs.
   CHECK(std::abs(static_cast<double>(agree) - (n - 1) / 2) <= 5.0 * std::sqrt(n - 1) / 2);
+}
+
+TEST_CASE("core.noise packed rademacher: one sign per bit, its documented layout",
+          "[core][noise]") {
+  using P = zoopt::PackedRademacherSampler;
+  const std::array<NoiseKey, 3> keys = {NoiseKey{0, 0, 0}, NoiseKey{42, 7, 1},
+                                        NoiseKey{~0ULL, 123456789, 5}};
+  for (const NoiseKey& key : keys) {
+    for (std::uint64_t group : {0ULL, 1ULL, 77ULL, (1ULL << 31) + 3}) {
+      const auto w = zoopt::random::philox_block(key, group);
+      for (std::uint64_t e = 0; e < 128; ++e) {
+        const std::uint64_t g = 128 * group + e;
+        // Element g: bit g mod 32 of word (g / 32) mod 4 of block g / 128.
+        const double expected = ((w.v[e / 32] >> (e % 32)) & 1u) != 0u ? -1.0 : 1.0;
+        REQUIRE(zoopt::noise_at<P, double>(key, g) == expected);
+        REQUIRE(zoopt::noise_at<P, float>(key, g) == static_cast<float>(expected));
+      }
+    }
+    // The chunked form (the CPU passes) gives the block values.
+    for (std::uint64_t chunk : {0ULL, 5ULL, (1ULL << 30) + 1}) {
+      float z[zoopt::kChunkElements];
+      zoopt::noise_chunk<P>(key, chunk * zoopt::kChunkBlocks, z);
+      for (int b = 0; b < zoopt::kChunkBlocks; ++b) {
+        float zb[4];
+        zoopt::noise_block<P>(key, chunk * zoopt::kChunkBlocks + static_cast<std::uint64_t>(b), zb);
+        for (int k = 0; k < 4; ++k) REQUIRE(z[4 * b + k] == zb[k]);
+      }
+    }
+  }
+}
+
+TEST_CASE(
+    "core.noise packed rademacher is balanced, independent of its neighbours and "
+    "of the one-sign stream",
+    "[core][noise]") {
+  const NoiseKey key{2024, 5, 1};
+  constexpr std::uint64_t n = 1u << 20;
+  std::uint64_t plus = 0;
+  std::uint64_t agree = 0;        // z_g == z_{g+1}
+  std::uint64_t agree_32 = 0;     // z_g == z_{g+32}: same bit of the next word
+  std::uint64_t agree_other = 0;  // z_g == RademacherSampler's z_g
+  std::vector<float> z(n);
+  for (std::uint64_t c = 0; c < n / zoopt::kChunkElements; ++c) {
+    float chunk[zoopt::kChunkElements];
+    zoopt::noise_chunk<zoopt::PackedRademacherSampler>(key, c * zoopt::kChunkBlocks, chunk);
+    std::copy(chunk, chunk + zoopt::kChunkElements,
+              z.begin() + static_cast<long>(c * zoopt::kChunkElements));
+  }
+  for (std::uint64_t g = 0; g < n; ++g) {
+    REQUIRE((z[g] == 1.0f || z[g] == -1.0f));
+    if (z[g] > 0) ++plus;
+    if (g + 1 < n && z[g] == z[g + 1]) ++agree;
+    if (g + 32 < n && z[g] == z[g + 32]) ++agree_32;
+    if (z[g] == zoopt::noise_at<zoopt::RademacherSampler, float>(key, g)) ++agree_other;
+  }
+  // Each count is Binomial(N, 1/2) for independent fair signs: 5 sd = 5 sqrt(N) / 2.
+  const auto within = [](std::uint64_t count, double pairs) {
+    return std::abs(static_cast<double>(count) - pairs / 2) <= 5.0 * std::sqrt(pairs) / 2;
+  };
+  const double nd = static_cast<double>(n);
+  CHECK(within(plus, nd));
+  CHECK(within(agree, nd - 1));
+  CHECK(within(agree_32, nd - 32));
+  CHECK(within(agree_other, nd));
 }

@@ -81,6 +81,7 @@ TEST_CASE("core.split mezo float and double", "[core][split]") {
   check_split_variants<zoopt::MeZO<float>>();
   check_split_variants<zoopt::MeZO<double>>();
   check_split_variants<zoopt::MeZO<float, zoopt::RademacherSampler>>();
+  check_split_variants<zoopt::MeZO<float, zoopt::PackedRademacherSampler>>();
   check_split_variants<zoopt::MeZO<double, zoopt::GaussianSampler, zoopt::ForwardDifference>>();
 }
 

@@ -121,6 +121,24 @@ TEST_CASE("Rademacher noise on the device is bit-identical to the CPU's", "[cuda
   }
 }
 
+TEST_CASE("Packed-sign noise on the device is bit-identical to the CPU's", "[cuda][noise]") {
+  const Layout L;
+  DeviceArray<float> d(L.total());
+  ok(cudaMemset(d.get(), 0, L.total() * sizeof(float)));
+  const auto views = L.views(d.get());
+  zc::CudaBackend<float, zoopt::PackedRademacherSampler> backend;
+  const std::vector<Term> t = {{2, 0.0, 1.0}};
+  backend.move(views, 777, 9, t);  // x = z
+  const auto x = d.download(0, L.total());
+  for (const auto& p : L.pieces) {
+    for (std::size_t j = 0; j < p.size; ++j) {
+      const float z = zoopt::noise_at<zoopt::PackedRademacherSampler, float>(
+          zoopt::NoiseKey{777, 9, 2}, p.offset + j);
+      REQUIRE(std::bit_cast<std::uint32_t>(x[p.at + j]) == std::bit_cast<std::uint32_t>(z));
+    }
+  }
+}
+
 // The Gaussian sampler (sampler/gaussian.hpp) uses only correctly rounded
 // +, *, / (the device's _rn intrinsics, never fused) and bit operations, in
 // the same order on host and device: the device values must be the CPU's

@@ -72,6 +72,11 @@ TEMPLATE_TEST_CASE("exact: replaying a MeZO log reproduces the parameters bit-ex
         {.lr = 1e-3, .eps = 1e-3, .directions = 3, .seed = 4, .weight_decay = 0.01});
     check_replay<T>(opt, 100);
   }
+  SECTION("two directions, packed signs (one per bit)") {
+    zoopt::MeZO<T, zoopt::PackedRademacherSampler> opt(
+        {.lr = 1e-3, .eps = 1e-3, .directions = 2, .seed = 10, .weight_decay = 0.01});
+    check_replay<T>(opt, 100);
+  }
   if constexpr (zoopt::is_low_precision_v<T>) {
     SECTION("round-to-nearest updates") {
       zoopt::MeZO<T> opt({.lr = 2e-3, .eps = 1e-3, .directions = 2, .seed = 5},

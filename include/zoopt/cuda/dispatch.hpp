@@ -1,7 +1,7 @@
 // Parameters of one pass kernel launch and the dispatch layer's entry points.
 // Plain C++ declarations: a host compiler calls them and links zoopt::cuda
 // (explicit instantiations for float, __half and __nv_bfloat16 with the
-// Gaussian and Rademacher samplers); nvcc users may include kernels.cuh and
+// Gaussian, Rademacher and packed-sign Rademacher samplers); nvcc users may include kernels.cuh and
 // reduce.cuh for the definitions (any sampler). Everything here reports
 // failures as cudaError_t; CudaBackend turns them into exceptions.
 #pragma once

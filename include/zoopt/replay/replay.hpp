@@ -107,7 +107,7 @@ void replay(const UpdateLog& log, std::span<T> params, ReplayRange range = {}) {
 }
 
 /// replay() for the built-in samplers, chosen by the name in the log
-/// ("gaussian", "rademacher"). For another sampler call replay<Sampler>();
+/// ("gaussian", "rademacher", "rademacher-packed"). For another sampler call replay<Sampler>();
 /// this overload then throws std::invalid_argument naming `log`.
 template <class Params>
 void replay(const UpdateLog& log, Params&& params, ReplayRange range = {}) {
@@ -116,6 +116,8 @@ void replay(const UpdateLog& log, Params&& params, ReplayRange range = {}) {
     replay<GaussianSampler>(log, params, range);
   } else if (s == RademacherSampler::name) {
     replay<RademacherSampler>(log, params, range);
+  } else if (s == PackedRademacherSampler::name) {
+    replay<PackedRademacherSampler>(log, params, range);
   } else {
     detail::require(false, "replay", "log",
                     "uses sampler '" + s + "'; call replay<ThatSampler>(log, params)");

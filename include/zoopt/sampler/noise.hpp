@@ -1,6 +1,7 @@
 // Element noise z_key(g) for a sampler, one Philox block at a time.
 #pragma once
 
+#include <concepts>
 #include <cstdint>
 
 #include "zoopt/core/fp_contract.hpp"
@@ -10,21 +11,42 @@ ZOOPT_FP_CONTRACT_OFF_BEGIN
 
 namespace zoopt {
 
-/// Concept of a direction sampler: a type with a static
-/// `generate(const uint32_t (&)[4], C (&)[4])` that maps four Philox words to
-/// four direction entries with E[z] = 0 and E[z^2] = 1.
+/// A sampler that maps four Philox words to four direction entries with
+/// E[z] = 0 and E[z^2] = 1: a static `generate(const uint32_t (&)[4],
+/// C (&)[4])`. Element g takes entry g mod 4 of block g / 4.
 template <class S>
-concept DirectionSampler = requires(const std::uint32_t (&w)[4], float (&zf)[4], double (&zd)[4]) {
+concept WordSampler = requires(const std::uint32_t (&w)[4], float (&zf)[4], double (&zd)[4]) {
   S::generate(w, zf);
   S::generate(w, zd);
 };
 
+/// A sampler of one sign per random bit (PackedRademacherSampler): a static
+/// `sign<C>(word, bit)` and kElementsPerBlock = 128 elements per Philox block.
+template <class S>
+concept PackedSignSampler = S::kElementsPerBlock == 128 && requires(std::uint32_t w) {
+  { S::template sign<float>(w, 0) } -> std::same_as<float>;
+  { S::template sign<double>(w, 0) } -> std::same_as<double>;
+};
+
+/// Concept of a direction sampler: either kind above.
+template <class S>
+concept DirectionSampler = WordSampler<S> || PackedSignSampler<S>;
+
 /// The four noise values of block `block` (elements 4*block .. 4*block+3).
 template <class Sampler, class C>
 ZOOPT_HD inline void noise_block(const NoiseKey& key, std::uint64_t block, C (&z)[4]) {
-  const auto r = random::philox_block(key, block);
-  const std::uint32_t w[4] = {r.v[0], r.v[1], r.v[2], r.v[3]};
-  Sampler::generate(w, z);
+  if constexpr (PackedSignSampler<Sampler>) {
+    // Elements 4*block.. are bits 4*(block mod 8).. of word (block mod 32) / 8
+    // of Philox block block / 32.
+    const auto r = random::philox_block(key, block / 32);
+    const std::uint32_t word = r.v[(block % 32) / 8];
+    const int first = 4 * static_cast<int>(block % 8);
+    for (int k = 0; k < 4; ++k) z[k] = Sampler::template sign<C>(word, first + k);
+  } else {
+    const auto r = random::philox_block(key, block);
+    const std::uint32_t w[4] = {r.v[0], r.v[1], r.v[2], r.v[3]};
+    Sampler::generate(w, z);
+  }
 }
 
 /// Blocks per chunk of the CPU passes: 64 blocks = 256 elements.
@@ -36,13 +58,28 @@ inline constexpr int kChunkElements = 4 * kChunkBlocks;
 /// Philox rounds and the sampler vectorise.
 template <class Sampler, class C, int Blocks = kChunkBlocks>
 inline void noise_chunk(const NoiseKey& key, std::uint64_t first_block, C (&z)[4 * Blocks]) {
-  std::uint32_t w[4][Blocks];
-  random::philox_chunk<Blocks>(key, first_block, w);
-  for (int b = 0; b < Blocks; ++b) {
-    const std::uint32_t words[4] = {w[0][b], w[1][b], w[2][b], w[3][b]};
-    C out[4];
-    Sampler::generate(words, out);
-    for (int k = 0; k < 4; ++k) z[4 * b + k] = out[k];
+  if constexpr (PackedSignSampler<Sampler>) {
+    static_assert(Blocks % 32 == 0, "a chunk holds whole 128-element Philox blocks");
+    // first_block is a multiple of Blocks (the passes' chunks are aligned).
+    constexpr int kPhilox = Blocks / 32;
+    std::uint32_t w[4][kPhilox];
+    random::philox_chunk<kPhilox>(key, first_block / 32, w);
+    for (int p = 0; p < kPhilox; ++p) {
+      for (int k = 0; k < 4; ++k) {
+        for (int bit = 0; bit < 32; ++bit) {
+          z[128 * p + 32 * k + bit] = Sampler::template sign<C>(w[k][p], bit);
+        }
+      }
+    }
+  } else {
+    std::uint32_t w[4][Blocks];
+    random::philox_chunk<Blocks>(key, first_block, w);
+    for (int b = 0; b < Blocks; ++b) {
+      const std::uint32_t words[4] = {w[0][b], w[1][b], w[2][b], w[3][b]};
+      C out[4];
+      Sampler::generate(words, out);
+      for (int k = 0; k < 4; ++k) z[4 * b + k] = out[k];
+    }
   }
 }
 
