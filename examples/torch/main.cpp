@@ -6,10 +6,12 @@
 //
 //   zoopt_torch_transformer --phase pretrain --out DIR
 //   zoopt_torch_transformer --phase finetune --method M --out DIR [--passes N]
+//   zoopt_torch_transformer --phase export-start --torchscript FILE --out DIR
 //
 // M: backprop (Adam on the fine-tuned tensors), backprop-full (Adam on every
 // tensor), mezo, fzoo. The fine-tuned tensors are the new head and every
-// LayerNorm (1,829 parameters); the rest stays as pre-trained. Every method
+// LayerNorm (1,829 parameters; --all-tensors: all 231,365); the rest stays
+// as pre-trained. Every method
 // gets the same budget of forward passes (a backprop step counts one
 // forward pass; it also makes a backward pass). A fine-tuning run prints a
 // progress bar, writes DIR/curve_<method>.csv and one "RESULT" line with its
@@ -18,6 +20,9 @@
 // --torchscript FILE uses a TorchScript module (export_torchscript.py writes
 // the same network) instead of the C++ definition, loaded with
 // torch::jit::load and bound with zoopt::torch::bind the same way.
+// --phase export-start saves that module with the pre-trained weights and
+// the new head of --seed to DIR/start_seed<S>.pt: the starting point of
+// fine-tuning, for mezo_peer.py (MeZO as written in PyTorch).
 #include <torch/script.h>
 #include <torch/torch.h>
 
@@ -31,6 +36,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <limits>
 #include <stdexcept>
 #include <string>
 #include <type_traits>
@@ -55,6 +61,20 @@ struct Options {
   std::uint64_t seed = 0;
   int threads = 2;
   bool smoke = false;
+  bool all_tensors = false;
+  double lr = 0.0;  // 0: the method's default
+  std::int64_t d_model = vit::Config{}.d_model;
+  std::int64_t layers = vit::Config{}.layers;
+  /// A model of another size than the pre-trained one: memory measurements
+  /// only (random initialisation).
+  [[nodiscard]] bool resized() const {
+    return d_model != vit::Config{}.d_model || layers != vit::Config{}.layers;
+  }
+  /// The method's name in file names and the RESULT line.
+  [[nodiscard]] std::string label() const {
+    return all_tensors && method != "backprop-full" ? method + "-all" : method;
+  }
+  [[nodiscard]] double lr_or(double fallback) const { return lr > 0.0 ? lr : fallback; }
 };
 
 /// Images and labels of one split whose labels are in [first, first + 5),
@@ -127,7 +147,7 @@ struct Model {
   }
 };
 
-bool fine_tuned(const std::string& name) {
+bool head_or_norm(const std::string& name) {
   return name.rfind("head.", 0) == 0 || name.find("norm") != std::string::npos;
 }
 
@@ -138,9 +158,12 @@ Model load_model(const Options& o, bool pretrained) {
     m.script = torch::jit::load(o.torchscript);
     m.is_script = true;
   } else {
-    m.native = vit::PatchTransformer(vit::Config{});
+    m.native = vit::PatchTransformer(vit::Config{.d_model = o.d_model, .layers = o.layers});
   }
-  if (pretrained) {
+  if (pretrained && o.resized()) {
+    std::printf("d_model %lld, %lld layers: randomly initialised (for memory figures only)\n",
+                static_cast<long long>(o.d_model), static_cast<long long>(o.layers));
+  } else if (pretrained) {
     std::vector<torch::Tensor> saved;
     torch::load(saved, (fs::path(o.out) / "pretrained.pt").string());
     auto params = m.parameters();
@@ -192,12 +215,12 @@ namespace {
 
 /// Re-initialises the head (new classes): U(-1/sqrt(d), 1/sqrt(d)) as
 /// torch::nn::Linear does, from the run's seed.
-void new_head(Model& m, std::uint64_t seed) {
+void new_head(Model& m, std::uint64_t seed, std::int64_t d_model) {
   torch::manual_seed(seed + 99);
   const torch::NoGradGuard no_grad;
   for (auto& [name, t] : m.named()) {
     if (name.rfind("head.", 0) != 0) continue;
-    const double bound = 1.0 / std::sqrt(96.0);
+    const double bound = 1.0 / std::sqrt(static_cast<double>(d_model));
     t.uniform_(-bound, bound);
   }
 }
@@ -225,20 +248,23 @@ int finetune(const Options& o, const fmnist::Dataset& data) {
   const Task train = task(data.train, 5);
   const Task test = task(data.test, 5);
   Model m = load_model(o, true);
-  new_head(m, o.seed);
+  new_head(m, o.seed, o.d_model);
   const double rss_start = run_memory::bytes("VmRSS");
-  const bool full = o.method == "backprop-full";
-  auto binding =
-      m.bind<float>({.select = [&](const std::string& n) { return full || fine_tuned(n); }});
+  const bool all = o.all_tensors || o.method == "backprop-full";
+  const auto fine_tuned = [all](const std::string& n) { return all || head_or_norm(n); };
+  auto binding = m.bind<float>({.select = fine_tuned});
   const std::uint64_t trainable = binding.parameters().elements();
   std::uint64_t total = 0;
   for (const auto& p : m.parameters()) total += static_cast<std::uint64_t>(p.numel());
 
   fs::create_directories(o.out);
-  Curve curve{std::ofstream(fs::path(o.out) / ("curve_" + o.method + ".csv")), &test, &m,
+  Curve curve{std::ofstream(fs::path(o.out) / ("curve_" + o.label() + ".csv")), &test, &m,
               std::max<std::uint64_t>(1, o.passes / 20), 0};
+  // A resized model is random: no test evaluations, memory figures only.
+  if (o.resized()) curve.next = std::numeric_limits<std::uint64_t>::max();
   curve.csv << "step,forward_passes,seconds,train_loss,test_loss,test_accuracy\n";
   curve.point(0, 0, 0.0, std::nan(""));
+  curve.eval_seconds = 0.0;  // the clock starts after this evaluation
   const auto t0 = std::chrono::steady_clock::now();
   auto seconds = [&] {
     return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
@@ -246,14 +272,14 @@ int finetune(const Options& o, const fmnist::Dataset& data) {
   std::uint64_t steps = 0;
   std::uint64_t passes = 0;
   double state_bytes = 0.0;
-  zoopt::ProgressBar bar(o.method);
+  zoopt::ProgressBar bar(o.label());
 
-  if (o.method == "backprop" || full) {
+  if (o.method == "backprop" || o.method == "backprop-full") {
     // Autograd needs requires_grad only on the tensors being trained.
     for (auto& [name, t] : m.named()) {
-      t.set_requires_grad(full || fine_tuned(name));
+      t.set_requires_grad(fine_tuned(name));
     }
-    torch::optim::Adam adam(binding.tensors(), torch::optim::AdamOptions(1e-3));
+    torch::optim::Adam adam(binding.tensors(), torch::optim::AdamOptions(o.lr_or(1e-3)));
     state_bytes = 3.0 * 4.0 * static_cast<double>(trainable);  // gradient + two moments
     bar.on_begin(o.passes);
     for (; passes < o.passes; ++steps, ++passes) {
@@ -289,19 +315,19 @@ int finetune(const Options& o, const fmnist::Dataset& data) {
       passes = r.forward_passes;
     };
     if (o.method == "mezo") {
-      zoopt::MeZO<float> opt({.lr = 2e-3, .eps = 1e-3, .seed = o.seed});
+      zoopt::MeZO<float> opt({.lr = o.lr_or(2e-3), .eps = 1e-3, .seed = o.seed});
       run(opt);
     } else if (o.method == "fzoo") {
-      zoopt::FZOO<float> opt({.lr = 8e-3, .eps = 1e-3, .directions = 8, .seed = o.seed});
+      zoopt::FZOO<float> opt({.lr = o.lr_or(8e-3), .eps = 1e-3, .directions = 8, .seed = o.seed});
       run(opt);
     } else {
       throw std::invalid_argument("unknown --method '" + o.method + "'");
     }
   }
   const double wall = seconds() - curve.eval_seconds;
-  const auto [acc, loss] = evaluate(m, test);
+  const auto [acc, loss] = o.resized() ? std::pair{std::nan(""), std::nan("")} : evaluate(m, test);
   const double peak_growth = run_memory::bytes("VmHWM") - rss_start;
-  std::printf("RESULT %s,%llu,%llu,%.2f,%.3f,%.4f,%.4f,%.2f,%.3f,%.3f,%.3f\n", o.method.c_str(),
+  std::printf("RESULT %s,%llu,%llu,%.2f,%.3f,%.4f,%.4f,%.2f,%.3f,%.3f,%.3f\n", o.label().c_str(),
               static_cast<unsigned long long>(steps), static_cast<unsigned long long>(passes), wall,
               1e3 * wall / static_cast<double>(steps), acc, loss, peak_growth / 1048576.0,
               4.0 * static_cast<double>(total) / 1048576.0,
@@ -309,12 +335,27 @@ int finetune(const Options& o, const fmnist::Dataset& data) {
   return 0;
 }
 
+int export_start(const Options& o) {
+  if (o.torchscript.empty())
+    throw std::invalid_argument("--phase export-start needs --torchscript");
+  Model m = load_model(o, true);
+  new_head(m, o.seed, o.d_model);
+  const fs::path file = fs::path(o.out) / ("start_seed" + std::to_string(o.seed) + ".pt");
+  m.script.save(file.string());
+  std::printf("wrote %s: pre-trained TorchScript module with the new head of seed %llu\n",
+              file.c_str(), static_cast<unsigned long long>(o.seed));
+  return 0;
+}
+
 void usage() {
   std::printf(
-      "zoopt_torch_transformer --phase pretrain|finetune [--method "
+      "zoopt_torch_transformer --phase pretrain|finetune|export-start [--method "
       "backprop|backprop-full|mezo|fzoo]\n"
       "  [--passes N (default 9000)] [--out DIR] [--data DIR] [--torchscript FILE]\n"
-      "  [--seed S] [--threads T (default 2)] [--smoke]\n"
+      "  [--seed S] [--threads T (default 2)] [--lr X] [--all-tensors] [--smoke]\n"
+      "  [--d-model D (default 96) --layers L (default 3): another size, randomly\n"
+      "   initialised, for memory figures]\n"
+      "Default lr: backprop 1e-3 (Adam), mezo 2e-3, fzoo 8e-3.\n"
       "See examples/torch/run.sh for the whole comparison.\n");
 }
 
@@ -349,6 +390,18 @@ int main(int argc, char** argv) {
       o.threads = std::stoi(value());
     else if (a == "--smoke")
       o.smoke = true;
+    else if (a == "--lr") {
+      o.lr = std::stod(value());
+      if (!(o.lr > 0.0)) {
+        std::fprintf(stderr, "zoopt_torch_transformer: --lr must be positive\n");
+        return 2;
+      }
+    } else if (a == "--d-model")
+      o.d_model = std::stoll(value());
+    else if (a == "--layers")
+      o.layers = std::stoll(value());
+    else if (a == "--all-tensors")
+      o.all_tensors = true;
     else if (a == "--help" || a == "-h") {
       usage();
       return 0;
@@ -358,11 +411,20 @@ int main(int argc, char** argv) {
       return 2;
     }
   }
+  if (o.d_model <= 0 || o.d_model % vit::Config{}.heads != 0 || o.layers <= 0 ||
+      (o.resized() && !o.torchscript.empty())) {
+    std::fprintf(stderr,
+                 "zoopt_torch_transformer: --d-model must be a positive multiple of %lld and "
+                 "--layers positive (not with --torchscript)\n",
+                 static_cast<long long>(vit::Config{}.heads));
+    return 2;
+  }
   try {
     torch::set_num_threads(o.threads);
     const fmnist::Dataset data = fmnist::load(o.data);
     if (o.phase == "pretrain") return pretrain(o, data);
     if (o.phase == "finetune") return finetune(o, data);
+    if (o.phase == "export-start") return export_start(o);
     usage();
     return 2;
   } catch (const std::exception& e) {
