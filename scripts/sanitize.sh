@@ -5,8 +5,10 @@
 # Left out: the
 # allocation-counting test (it replaces operator new, as ASan does), the
 # packaging consumers (they build zoopt without the flags), CUDA and MPI
-# (Open MPI's own allocations are reported as leaks). Any report fails the
-# run. Usage: bash scripts/sanitize.sh [ctest args...]
+# (Open MPI's own allocations are reported as leaks). Then the threaded-pass
+# tests under ThreadSanitizer, in a build of their own (TSan and ASan cannot
+# share a binary). Any report fails the run.
+# Usage: bash scripts/sanitize.sh [ctest args...]
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
 bash "$ZOOPT_ROOT/scripts/install-deps.sh"
@@ -23,3 +25,11 @@ export ASAN_OPTIONS="detect_leaks=1:abort_on_error=1:strict_string_checks=1:dete
 export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
 ctest --test-dir "$build" --output-on-failure -j "$ZOOPT_JOBS" \
   -R '^(core\.|exact|learned|fuzz\.|readme\.)' -E '^(core\.compile_fail|readme\.mpi)' "$@"
+
+tsan="$ZOOPT_ROOT/build-tsan"
+cmake -S "$ZOOPT_ROOT" -B "$tsan" -DCMAKE_BUILD_TYPE=Debug \
+  -DCMAKE_CXX_FLAGS="-O1 -g -fsanitize=thread" -DCMAKE_EXE_LINKER_FLAGS="-fsanitize=thread" \
+  -DZOOPT_ENABLE_CUDA=OFF -DZOOPT_ENABLE_MPI=OFF -DZOOPT_ENABLE_TORCH=OFF -DZOOPT_BUILD_EXAMPLES=OFF \
+  -DZOOPT_BUILD_BENCHMARKS=OFF -DZOOPT_INSTALL=OFF >/dev/null
+cmake --build "$tsan" -j "$ZOOPT_JOBS" --target zoopt_threads_tests
+TSAN_OPTIONS="halt_on_error=1" "$tsan/tests/exact/zoopt_threads_tests"
