@@ -1,6 +1,7 @@
 // Element noise z_key(g) for a sampler, one Philox block at a time.
 #pragma once
 
+#include <array>
 #include <concepts>
 #include <cstdint>
 
@@ -64,11 +65,19 @@ inline void noise_chunk(const NoiseKey& key, std::uint64_t first_block, C (&z)[4
     constexpr int kPhilox = Blocks / 32;
     std::uint32_t w[4][kPhilox];
     random::philox_chunk<kPhilox>(key, first_block / 32, w);
+    // A constant mask per lane instead of a shift by the lane index: the
+    // select then vectorises without per-lane shifts (SSE2 has none), and
+    // stays branch-free on random bits.
+    constexpr auto masks = [] {
+      std::array<std::uint32_t, 32> m{};
+      for (int bit = 0; bit < 32; ++bit) m[bit] = std::uint32_t{1} << bit;
+      return m;
+    }();
     for (int p = 0; p < kPhilox; ++p) {
       for (int k = 0; k < 4; ++k) {
-        for (int bit = 0; bit < 32; ++bit) {
-          z[128 * p + 32 * k + bit] = Sampler::template sign<C>(w[k][p], bit);
-        }
+        const std::uint32_t word = w[k][p];
+        C* out = z + 128 * p + 32 * k;
+        for (int bit = 0; bit < 32; ++bit) out[bit] = (word & masks[bit]) != 0u ? C(-1) : C(1);
       }
     }
   } else {
