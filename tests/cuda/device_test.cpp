@@ -103,40 +103,36 @@ bool same_bits(const std::vector<T>& a, const std::vector<T>& b, std::size_t* fi
 
 }  // namespace
 
-TEST_CASE("Rademacher noise on the device is bit-identical to the CPU's", "[cuda][noise]") {
+namespace {
+
+// One move from 0 by 1 * z writes x = fl(0 + fl(1 * z)) = z: the device's
+// noise for `key` must be the CPU's bits (noise_at) on every piece.
+template <class Sampler>
+void device_signs_match_cpu(const zoopt::NoiseKey& key) {
   const Layout L;
   DeviceArray<float> d(L.total());
   ok(cudaMemset(d.get(), 0, L.total() * sizeof(float)));
   const auto views = L.views(d.get());
-  zc::CudaBackend<float, zoopt::RademacherSampler> backend;
-  const std::vector<Term> t = {{3, 0.0, 1.0}};
-  backend.move(views, 12345, 7, t);  // x = fl(0 + fl(1 * z)) = z
+  zc::CudaBackend<float, Sampler> backend;
+  const std::vector<Term> t = {{key.direction, 0.0, 1.0}};
+  backend.move(views, key.seed, key.step, t);
   const auto x = d.download(0, L.total());
   for (const auto& p : L.pieces) {
     for (std::size_t j = 0; j < p.size; ++j) {
-      const float z = zoopt::noise_at<zoopt::RademacherSampler, float>(zoopt::NoiseKey{12345, 7, 3},
-                                                                       p.offset + j);
+      const float z = zoopt::noise_at<Sampler, float>(key, p.offset + j);
       REQUIRE(std::bit_cast<std::uint32_t>(x[p.at + j]) == std::bit_cast<std::uint32_t>(z));
     }
   }
 }
 
+}  // namespace
+
+TEST_CASE("Rademacher noise on the device is bit-identical to the CPU's", "[cuda][noise]") {
+  device_signs_match_cpu<zoopt::RademacherSampler>(zoopt::NoiseKey{12345, 7, 3});
+}
+
 TEST_CASE("Packed-sign noise on the device is bit-identical to the CPU's", "[cuda][noise]") {
-  const Layout L;
-  DeviceArray<float> d(L.total());
-  ok(cudaMemset(d.get(), 0, L.total() * sizeof(float)));
-  const auto views = L.views(d.get());
-  zc::CudaBackend<float, zoopt::PackedRademacherSampler> backend;
-  const std::vector<Term> t = {{2, 0.0, 1.0}};
-  backend.move(views, 777, 9, t);  // x = z
-  const auto x = d.download(0, L.total());
-  for (const auto& p : L.pieces) {
-    for (std::size_t j = 0; j < p.size; ++j) {
-      const float z = zoopt::noise_at<zoopt::PackedRademacherSampler, float>(
-          zoopt::NoiseKey{777, 9, 2}, p.offset + j);
-      REQUIRE(std::bit_cast<std::uint32_t>(x[p.at + j]) == std::bit_cast<std::uint32_t>(z));
-    }
-  }
+  device_signs_match_cpu<zoopt::PackedRademacherSampler>(zoopt::NoiseKey{777, 9, 2});
 }
 
 // The Gaussian sampler (sampler/gaussian.hpp) uses only correctly rounded
