@@ -7,6 +7,7 @@
 //   zoopt_torch_transformer --phase pretrain --out DIR
 //   zoopt_torch_transformer --phase finetune --method M --out DIR [--passes N]
 //   zoopt_torch_transformer --phase export-start --torchscript FILE --out DIR
+//   zoopt_torch_transformer --phase plot --out DIR    (DIR/curves.svg)
 //
 // M: backprop (Adam on the fine-tuned tensors), backprop-full (Adam on every
 // tensor), mezo, fzoo. The fine-tuned tensors are the new head and every
@@ -45,6 +46,7 @@
 
 #include "fashion_mnist.hpp"
 #include "patch_transformer.hpp"
+#include "plot_curves.hpp"
 #include "run_memory.hpp"
 
 namespace {
@@ -349,7 +351,7 @@ int export_start(const Options& o) {
 
 void usage() {
   std::printf(
-      "zoopt_torch_transformer --phase pretrain|finetune|export-start [--method "
+      "zoopt_torch_transformer --phase pretrain|finetune|export-start|plot [--method "
       "backprop|backprop-full|mezo|fzoo]\n"
       "  [--passes N (default 9000)] [--out DIR] [--data DIR] [--torchscript FILE]\n"
       "  [--seed S] [--threads T (default 2)] [--lr X] [--all-tensors] [--smoke]\n"
@@ -420,6 +422,13 @@ int main(int argc, char** argv) {
     return 2;
   }
   try {
+    if (o.phase == "plot") {
+      const std::size_t n = curves::plot(o.out,
+                                         "zoopt_torch_transformer: fine-tuning a new head "
+                                         "for Fashion-MNIST classes 5-9");
+      std::printf("wrote %s/curves.svg (%zu curves)\n", o.out.c_str(), n);
+      return 0;
+    }
     torch::set_num_threads(o.threads);
     const fmnist::Dataset data = fmnist::load(o.data);
     if (o.phase == "pretrain") return pretrain(o, data);

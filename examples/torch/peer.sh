@@ -27,3 +27,4 @@ for sel in "" --all-tensors; do
   "$py" -W ignore "$here/mezo_peer.py" --start "$out/start_seed0.pt" --out "$out" \
     --passes "$passes" --lr "$rate" --threads "$threads" $sel 2>/dev/null | grep '^RESULT '
 done
+"$bin" --phase plot --out "$out"

@@ -31,6 +31,7 @@ done
       printf "| %s | %s | %s | %s | %s | %.2f%% | %s | %s | %s | %s | %s |\n", m, s, p, w, ms, 100 * a, l, rss, pb, tb, sb }'
   done
 } | tee "$out/summary.md"
+"$bin" --phase plot --out "$out"
 
 echo
 echo "Peak memory, d_model 512, 6 layers (12.7M parameters, random weights), 18 forward passes:"

@@ -8,10 +8,14 @@ set -euo pipefail
 bin=$1
 out=$2
 here="$(dirname "${BASH_SOURCE[0]}")"
+mkdir -p "$out"
+rm -f "$out"/curve_*.csv
 "$bin" --phase pretrain --smoke --out "$out" --threads 1
 for m in backprop mezo fzoo; do
   "$bin" --phase finetune --method "$m" --passes 90 --out "$out" --threads 1 | grep "^RESULT $m,"
 done
+"$bin" --phase plot --out "$out" | grep "(3 curves)"
+grep -q "<svg" "$out/curves.svg"
 py=/usr/bin/python3
 [ -x "$py" ] || py=python3
 if ! "$py" -c "import torch" 2>/dev/null; then
