@@ -133,6 +133,42 @@ std::vector<Method> all_methods(bool smoke) {
                      {.lr = lr, .eps = p.eps, .directions = 8, .seed = seed, .normalize = true});
                  return drive(opt, p, seed);
                }});
+  // Update rules with O(d) state on MeZO (Gaussian) and on FZOO N = 4.
+  using Backend = zoopt::CpuBackend<float, zoopt::GaussianSampler>;
+  m.push_back({"mezo-momentum", [](const Problem& p, double lr, std::uint64_t seed) {
+                 zoopt::MeZO<float, zoopt::GaussianSampler, zoopt::CentralDifference, Backend,
+                             zoopt::MomentumUpdate>
+                     opt({.lr = lr, .eps = p.eps, .directions = 1, .seed = seed});
+                 return drive(opt, p, seed);
+               }});
+  m.push_back({"mezo-adam", [](const Problem& p, double lr, std::uint64_t seed) {
+                 zoopt::MeZO<float, zoopt::GaussianSampler, zoopt::CentralDifference, Backend,
+                             zoopt::AdamUpdate>
+                     opt({.lr = lr, .eps = p.eps, .directions = 1, .seed = seed});
+                 return drive(opt, p, seed);
+               }});
+  m.push_back({"mezo-accelerated", [](const Problem& p, double lr, std::uint64_t seed) {
+                 zoopt::MeZO<float, zoopt::GaussianSampler, zoopt::CentralDifference, Backend,
+                             zoopt::AcceleratedUpdate>
+                     opt({.lr = lr, .eps = p.eps, .directions = 1, .seed = seed});
+                 return drive(opt, p, seed);
+               }});
+  m.push_back(
+      {"fzoo-n4-momentum", [](const Problem& p, double lr, std::uint64_t seed) {
+         zoopt::FZOO<float, zoopt::RademacherSampler,
+                     zoopt::CpuBackend<float, zoopt::RademacherSampler>, zoopt::MomentumUpdate>
+             opt({.lr = lr, .eps = p.eps, .directions = 4, .seed = seed});
+         return drive(opt, p, seed);
+       }});
+  // The public KerZOO code's settings (kerzoo_published: C = 4, K(a_t rho)
+  // with a_t = max(1 - t/4000, 1e-4), acceleration); its lr factor falls to
+  // ~0 at step 4000 by design.
+  m.push_back({"kerzoo-published", [](const Problem& p, double lr, std::uint64_t seed) {
+                 auto params = zoopt::kerzoo_published<float>(lr, seed);
+                 params.eps = p.eps;
+                 zoopt::KerZOOPublished<float> opt(params);
+                 return drive(opt, p, seed);
+               }});
   const std::pair<const char*, zoopt::Kernel> kernels[] = {
       {"kerzoo-linear", zoopt::Kernel::linear()},
       {"kerzoo-cubic", zoopt::Kernel::cubic()},
@@ -221,7 +257,9 @@ void usage(std::FILE* to) {
                "                     fmnist-logreg, fmnist-mlp (default: all; --smoke\n"
                "                     leaves out fmnist-mlp)\n"
                "  --methods a,b      subset of: mezo, mezo-rademacher, fzoo-n4, fzoo-n8,\n"
-               "                     fzoo-n16, fzoo-n8-normalized, kerzoo-linear,\n"
+               "                     fzoo-n16, fzoo-n8-normalized, mezo-momentum,\n"
+               "                     mezo-adam, mezo-accelerated, fzoo-n4-momentum,\n"
+               "                     kerzoo-published, kerzoo-linear,\n"
                "                     kerzoo-cubic, kerzoo-quintic, zo-finetuner (default: all)\n"
                "  --out DIR          write runs.csv and summary.md there (default: no files)\n"
                "  --data DIR         Fashion-MNIST folder (default $ZOOPT_FASHION_MNIST_DIR or\n"

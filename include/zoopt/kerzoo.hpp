@@ -30,4 +30,6 @@
 #include "zoopt/sampler/gaussian.hpp"
 #include "zoopt/sampler/noise.hpp"
 #include "zoopt/sampler/rademacher.hpp"
+#include "zoopt/update/update_rule.hpp"
+#include "zoopt/update/update_state.hpp"
 #include "zoopt/schedule/lr_schedule.hpp"

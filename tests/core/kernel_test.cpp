@@ -242,3 +242,38 @@ TEST_CASE("core.kernel range schedule keeps the moments", "[core][kernel]") {
     }
   }
 }
+
+TEST_CASE("core.kernel the published preset: K(a rho) not rescaled, C = 4, acceleration",
+          "[core][kernel]") {
+  const auto p = zoopt::kerzoo_published<double>(1e-3, 5);
+  CHECK(p.C == 4.0);
+  CHECK(p.directions == 1);
+  CHECK(p.range.decay_steps == 4000);
+  CHECK(p.range.a_min == 1e-4);
+  CHECK(!p.range.rescale_kernel);
+  CHECK(p.update.growth == 6.0);
+  const zoopt::KerZOOPublished<double> opt(p);
+  CHECK(zoopt::optimizer_identity(opt) == "kerzoo/cubic+update:accelerated(6)");
+  // r = a rho and the weight is C K(r): the mean of r * weight over rho is
+  // C E[a rho K(a rho)] = 25 a^2 - 21 a^4 (the cubic kernel, C = 4), the
+  // factor LrSchedule::kerzoo_range(4000, 1e-4) gives (times C = 4).
+  const auto hidden = zoopt::LrSchedule::kerzoo_range(4000, 1e-4);
+  for (std::uint64_t t : {0ULL, 1000ULL, 2500ULL, 3999ULL, 5000ULL}) {
+    const double a = p.range.at(t);
+    for (std::uint32_t i = 0; i < 3; ++i) {
+      const double rho = opt.rho(t, i);
+      const zoopt::DirectionDraw d = opt.draw_at(t, i);
+      CHECK(d.h == Approx(p.eps * a * rho).epsilon(1e-15));
+      CHECK(d.weight == Approx(4.0 * p.kernel(a * rho)).epsilon(1e-13));
+    }
+    // E over rho ~ U[-1, 1] of r * weight: the integrand is a polynomial of
+    // degree 4 in rho, so 3-point Gauss-Legendre is exact (up to rounding).
+    const double node = std::sqrt(3.0 / 5.0);
+    auto f = [&](double rho) { return a * rho * 4.0 * p.kernel(a * rho); };
+    const double mean = 0.5 * (8.0 / 9.0 * f(0.0) + 5.0 / 9.0 * (f(node) + f(-node)));
+    CHECK(mean == Approx(25 * a * a - 21 * a * a * a * a).margin(1e-12));
+    CHECK(mean == Approx(4.0 * hidden(t)).margin(1e-12));
+  }
+  // Everything but the range keeps KerZOO's rescaled kernel by default.
+  CHECK(zoopt::RangeSchedule{}.rescale_kernel);
+}

@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "harness.hpp"
@@ -38,6 +39,8 @@ void log_case(const char* name, zm::Parallelism mode, bool ordinary_step_first,
   if (ordinary_step_first) opt.step(shared_loss, x.set);  // the same on every rank
 
   const std::vector<T> base = x.storage;
+  // A stateful update rule's state where the log starts (empty when fresh).
+  auto rule_state = opt.update_state();
   auto log = zoopt::UpdateLog::for_optimizer(opt, x.set);
   zm::Distributed driver(opt, {.parallelism = mode, .timeout_seconds = 30.0});
   bool coefficients_agree = true;
@@ -54,7 +57,11 @@ void log_case(const char* name, zm::Parallelism mode, bool ordinary_step_first,
 
   Replica<T> target(d, 11, 31);
   std::copy(base.begin(), base.end(), target.storage.begin());
-  zoopt::replay(log, target.set);
+  if constexpr (std::is_same_v<typename Opt::update_type, zoopt::SgdUpdate>) {
+    zoopt::replay(log, target.set);
+  } else {
+    zoopt::replay(log, target.set, rule_state);
+  }
   const bool same = bitwise_equal(std::span<const T>(target.storage), x.values());
   std::printf("[rank %d] %s: %zu records, replay %s\n", world_rank(), name, log.size(),
               same ? "bit-identical" : "DIFFERS");
@@ -111,6 +118,13 @@ int main(int argc, char** argv) {
     all_cases<zoopt::FZOO<double, zoopt::GaussianSampler>>(
         "fzoo double gaussian n=4 normalized",
         {.lr = 1e-4, .eps = 1e-3, .directions = 4, .seed = 5, .normalize = true});
+    all_cases<zoopt::MeZO<float, zoopt::GaussianSampler, zoopt::CentralDifference,
+                          zoopt::CpuBackend<float, zoopt::GaussianSampler>, zoopt::MomentumUpdate>>(
+        "mezo float n=3 momentum",
+        {.lr = 1e-3, .eps = 1e-3, .directions = 3, .seed = 6, .update = {.beta = 0.8}});
+    all_cases<zoopt::FZOO<double, zoopt::RademacherSampler,
+                          zoopt::CpuBackend<double, zoopt::RademacherSampler>, zoopt::AdamUpdate>>(
+        "fzoo double n=4 adam", {.lr = 1e-3, .eps = 1e-3, .directions = 4, .seed = 7});
   }
   const int rc = finish("mpi_update_log");
   MPI_Finalize();

@@ -57,6 +57,7 @@
 #include <span>
 #include <string>
 #include <thread>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -68,6 +69,7 @@
 #include "zoopt/params/parameter_set.hpp"
 #include "zoopt/random/philox.hpp"
 #include "zoopt/sampler/noise.hpp"
+#include "zoopt/update/update_rule.hpp"
 
 #ifndef ZOOPT_CHECK_LOSS_WRITES
 #ifdef NDEBUG
@@ -200,35 +202,18 @@ class CpuBackend {
   /// opted in. Clears the journal.
   void update(std::span<const SpanView<T>> views, std::uint64_t seed, std::uint64_t step,
               std::span<const Term> terms, double lr, double weight_decay) {
-    const C eta = static_cast<C>(lr);
-    const C lambda = static_cast<C>(weight_decay);
-    run_pass(views, seed, step, terms, [&](unsigned) {
-      // Each part caches its own block of rounding words.
-      return [&, cached_block = ~std::uint64_t{0}, words = std::array<std::uint32_t, 4>{}](
-                 std::uint64_t g, T& x, T theta0, C ghat, const SpanView<T>& v) mutable {
-        const C t0 = static_cast<C>(theta0);
-        C direction = ghat;
-        if (v.weight_decay && weight_decay != 0.0) direction += lambda * t0;
-        if (eta == C(0) || direction == C(0)) {
-          x = theta0;  // nothing to apply: keep the exact bits
-          return;
-        }
-        if constexpr (is_low_precision_v<T>) {
-          if (rounding_ == Rounding::stochastic) {
-            if (g / 4 != cached_block) {
-              cached_block = g / 4;
-              const auto r = random::philox_block(NoiseKey{seed, step, 0}, cached_block,
-                                                  random::Stream::rounding);
-              for (int k = 0; k < 4; ++k) words[k] = r.v[k];
-            }
-            x = stochastic_round<T>(t0 - eta * direction, words[g % 4]);
-            return;
-          }
-        }
-        x = static_cast<T>(t0 - eta * direction);
-      };
-    });
-    journal_.clear();
+    update_pass<0>(views, seed, step, terms, lr, weight_decay, SgdUpdate::Apply<C>{}, nullptr);
+  }
+
+  /// The last pass with an update rule (update/update_rule.hpp):
+  /// theta = apply(theta0, ghat + lambda * theta0, lr, state + g * S) for
+  /// element g, S = Rule::state_size values of state per element. A result
+  /// equal to theta0 writes theta0's bits back. Clears the journal.
+  template <std::size_t S, class Apply>
+  void update(std::span<const SpanView<T>> views, std::uint64_t seed, std::uint64_t step,
+              std::span<const Term> terms, double lr, double weight_decay, const Apply& apply,
+              C* state) {
+    update_pass<S>(views, seed, step, terms, lr, weight_decay, apply, state);
   }
 
   /// Writes theta0 back bit-exactly. Clears the journal.
@@ -316,6 +301,54 @@ class CpuBackend {
   }
 
  private:
+  // The update pass; S = 0 with SGD's Apply is the plain step (and keeps
+  // theta0's bits when lr or the direction is zero, as it always has).
+  template <std::size_t S, class Apply>
+  void update_pass(std::span<const SpanView<T>> views, std::uint64_t seed, std::uint64_t step,
+                   std::span<const Term> terms, double lr, double weight_decay, const Apply& apply,
+                   C* state) {
+    constexpr bool sgd = S == 0 && std::is_same_v<Apply, SgdUpdate::Apply<C>>;
+    const C eta = static_cast<C>(lr);
+    const C lambda = static_cast<C>(weight_decay);
+    run_pass(views, seed, step, terms, [&](unsigned) {
+      // Each part caches its own block of rounding words.
+      return [&, cached_block = ~std::uint64_t{0}, words = std::array<std::uint32_t, 4>{}](
+                 std::uint64_t g, T& x, T theta0, C ghat, const SpanView<T>& v) mutable {
+        const C t0 = static_cast<C>(theta0);
+        C direction = ghat;
+        if (v.weight_decay && weight_decay != 0.0) direction += lambda * t0;
+        C next;
+        if constexpr (sgd) {
+          if (eta == C(0) || direction == C(0)) {
+            x = theta0;  // nothing to apply: keep the exact bits
+            return;
+          }
+          next = t0 - eta * direction;
+        } else {
+          next = apply(t0, direction, eta, state + g * S);
+          if (next == t0 || (next != next && t0 != t0)) {
+            x = theta0;
+            return;
+          }
+        }
+        if constexpr (is_low_precision_v<T>) {
+          if (rounding_ == Rounding::stochastic) {
+            if (g / 4 != cached_block) {
+              cached_block = g / 4;
+              const auto r = random::philox_block(NoiseKey{seed, step, 0}, cached_block,
+                                                  random::Stream::rounding);
+              for (int k = 0; k < 4; ++k) words[k] = r.v[k];
+            }
+            x = stochastic_round<T>(next, words[g % 4]);
+            return;
+          }
+        }
+        x = static_cast<T>(next);
+      };
+    });
+    journal_.clear();
+  }
+
   /// Sorted global indices and the exact theta0 of the journaled elements.
   struct Journal {
     std::vector<std::uint64_t> index;

@@ -5,9 +5,10 @@
 // replayed, state) continues bit-identically to an uninterrupted run: MeZO's
 // and KerZOO's noise, KerZOO's r and its range schedule a_t are functions of
 // (seed, step) only, so the state is the step counter and the forward-pass
-// count (plus, for an optimizer that defines save_extra_state /
-// load_extra_state, its extra values: the ZO Fine-tuner's previous scales
-// and L+/L-).
+// count plus its extra values: a stateful update rule's per-element state
+// (UpdateRuleState::save: element count, update count, the values; 8 bytes
+// per value), then what an optimizer adds via save_extra_state /
+// load_extra_state (the ZO Fine-tuner's previous scales and L+/L-).
 //
 // Binary format, version 1 (little-endian; str = u16 length + bytes; f64 =
 // IEEE binary64 bits as u64):
@@ -139,6 +140,9 @@ inline std::vector<unsigned char> serialize(const Contents& c) {
   body.u32(c.directions);
   body.u64(c.state.step);
   body.u64(c.state.forward_passes);
+  zoopt::detail::require(c.state.extra.size() <= 0xFFFFFFFFU, "checkpoint", "state.extra",
+                         "has more than 2^32 - 1 values (an update rule's state for a model "
+                         "that large does not fit this format)");
   body.u32(static_cast<std::uint32_t>(c.state.extra.size()));
   for (const double v : c.state.extra) body.f64(v);
   body.u8(c.has_params ? 1 : 0);

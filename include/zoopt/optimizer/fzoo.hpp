@@ -48,12 +48,14 @@ namespace zoopt {
 /// Template parameters: T the parameter type (float, double, half,
 /// bfloat16), Sampler the direction law (RademacherSampler as in the paper,
 /// or GaussianSampler), Backend where the passes run (CpuBackend; the CUDA
-/// backend for device memory: zoopt::cuda::FZOO).
-template <class T, class Sampler = RademacherSampler, class Backend = CpuBackend<T, Sampler>>
-class FZOO : public ZerothOrderOptimizer<FZOO<T, Sampler, Backend>, T, Sampler, ForwardDifference,
-                                         Backend> {
-  using Base =
-      ZerothOrderOptimizer<FZOO<T, Sampler, Backend>, T, Sampler, ForwardDifference, Backend>;
+/// backend for device memory: zoopt::cuda::FZOO), Update the update rule
+/// (SgdUpdate by default; see MeZO).
+template <class T, class Sampler = RademacherSampler, class Backend = CpuBackend<T, Sampler>,
+          class Update = SgdUpdate>
+class FZOO : public ZerothOrderOptimizer<FZOO<T, Sampler, Backend, Update>, T, Sampler,
+                                         ForwardDifference, Backend, Update> {
+  using Base = ZerothOrderOptimizer<FZOO<T, Sampler, Backend, Update>, T, Sampler,
+                                    ForwardDifference, Backend, Update>;
   friend Base;
 
  public:
@@ -67,10 +69,12 @@ class FZOO : public ZerothOrderOptimizer<FZOO<T, Sampler, Backend>, T, Sampler, 
     double weight_decay = 0.0;     ///< lambda (>= 0), on spans that opt in
     bool normalize = false;        ///< divide the gradient estimate by sigma (see above)
     LrSchedule schedule{};         ///< step t uses lr * schedule(t) (default constant)
+    Update update{};               ///< the update rule's settings (default SGD)
 
     /// Throws zoopt::InvalidArgument naming the first invalid field.
     void check() const {
       detail::check_step_params("FZOO::Params", lr, eps, directions, weight_decay);
+      update.check("FZOO::Params");
       detail::require(!normalize || directions >= 2, "FZOO::Params", "directions",
                       "must be >= 2 with normalize (sigma is the spread of the N losses)");
       schedule.check("FZOO::Params");
@@ -78,7 +82,8 @@ class FZOO : public ZerothOrderOptimizer<FZOO<T, Sampler, Backend>, T, Sampler, 
   };
 
   explicit FZOO(Params params = {}, Backend backend = Backend{})
-      : Base((params.check(), params.directions), std::move(backend)), p_(std::move(params)) {}
+      : Base((params.check(), params.directions), std::move(backend), params.update),
+        p_(std::move(params)) {}
 
   [[nodiscard]] const Params& params() const noexcept { return p_; }
 

@@ -34,13 +34,14 @@ namespace zoopt {
 /// Template parameters: T the parameter type (float, double), Sampler the
 /// direction law (GaussianSampler, RademacherSampler), Estimator
 /// (CentralDifference, ForwardDifference), Backend where the passes run
-/// (CpuBackend; the CUDA backend for device memory).
+/// (CpuBackend; the CUDA backend for device memory), Update the update rule
+/// (SgdUpdate by default; see MeZO).
 template <class T, class Sampler = GaussianSampler, class Estimator = CentralDifference,
-          class Backend = CpuBackend<T, Sampler>>
-class KerZOO : public ZerothOrderOptimizer<KerZOO<T, Sampler, Estimator, Backend>, T, Sampler,
-                                           Estimator, Backend> {
-  using Base =
-      ZerothOrderOptimizer<KerZOO<T, Sampler, Estimator, Backend>, T, Sampler, Estimator, Backend>;
+          class Backend = CpuBackend<T, Sampler>, class Update = SgdUpdate>
+class KerZOO : public ZerothOrderOptimizer<KerZOO<T, Sampler, Estimator, Backend, Update>, T,
+                                           Sampler, Estimator, Backend, Update> {
+  using Base = ZerothOrderOptimizer<KerZOO<T, Sampler, Estimator, Backend, Update>, T, Sampler,
+                                    Estimator, Backend, Update>;
   friend Base;
 
  public:
@@ -56,18 +57,21 @@ class KerZOO : public ZerothOrderOptimizer<KerZOO<T, Sampler, Estimator, Backend
     double C = 1.0;                   ///< E[rK] = C: scales the effective lr (> 0)
     RangeSchedule range{};            ///< shrinking range of r (off by default)
     LrSchedule schedule{};            ///< step t uses lr * schedule(t) (default constant)
+    Update update{};                  ///< the update rule's settings (default SGD)
 
     /// Throws std::invalid_argument naming the first invalid field.
     void check() const {
       detail::check_step_params("KerZOO::Params", lr, eps, directions, weight_decay);
       schedule.check("KerZOO::Params");
+      update.check("KerZOO::Params");
       detail::require(std::isfinite(C) && C > 0.0, "KerZOO::Params", "C", "must be finite and > 0");
       range.check("KerZOO::Params");
     }
   };
 
   explicit KerZOO(Params params = {}, Backend backend = Backend{})
-      : Base((params.check(), params.directions), std::move(backend)), p_(std::move(params)) {}
+      : Base((params.check(), params.directions), std::move(backend), params.update),
+        p_(std::move(params)) {}
 
   [[nodiscard]] const Params& params() const noexcept { return p_; }
 
@@ -86,11 +90,42 @@ class KerZOO : public ZerothOrderOptimizer<KerZOO<T, Sampler, Estimator, Backend
   [[nodiscard]] DirectionDraw draw(std::uint64_t step, std::uint32_t i) const {
     const double a = p_.range.at(step);
     const double r = rho(step, i);
+    if (!p_.range.rescale_kernel) return DirectionDraw{p_.eps * a * r, p_.C * p_.kernel(a * r)};
     return DirectionDraw{p_.eps * a * r, p_.C * p_.kernel(r) / a};
   }
 
   Params p_;
 };
+
+/// KerZOO with the public code's copy-based acceleration (AcceleratedUpdate);
+/// kerzoo_published() gives its other settings.
+template <class T, class Sampler = GaussianSampler>
+using KerZOOPublished =
+    KerZOO<T, Sampler, CentralDifference, CpuBackend<T, Sampler>, AcceleratedUpdate>;
+
+/// The settings of the public KerZOO code (Rainbow0427/zo_acc), so that its
+/// runs can be reproduced: the cubic kernel with C = 4 (its K = 15 rho (5 -
+/// 7 rho^2)), one direction per step, the range shrink a_t = max(1 - t/4000,
+/// 1e-4) with K(a_t rho) not rescaled (a hidden lr warm-up, then a decay to
+/// ~0 at step 4000), and acceleration with beta_k = 1 + k/6. Two of the
+/// code's choices are not reproduced: it draws one r per tensor (here one
+/// per direction; at a = 1 both give the same estimator variance) and clips
+/// each tensor's estimate to norm 4e5 (here no clip; it only acts on
+/// estimates of norm above 4e5). bench/RESULTS.md §3 compares it with MeZO.
+template <class T, class Sampler = GaussianSampler>
+typename KerZOOPublished<T, Sampler>::Params kerzoo_published(double lr = 1e-6,
+                                                              std::uint64_t seed = 0) {
+  typename KerZOOPublished<T, Sampler>::Params p;
+  p.lr = lr;
+  p.eps = 1e-3;
+  p.directions = 1;
+  p.seed = seed;
+  p.kernel = Kernel::cubic();
+  p.C = 4.0;
+  p.range = RangeSchedule{.decay_steps = 4000, .a_min = 1e-4, .rescale_kernel = false};
+  p.update = AcceleratedUpdate{.growth = 6.0};
+  return p;
+}
 
 }  // namespace zoopt
 

@@ -27,13 +27,15 @@ namespace zoopt {
 /// Template parameters: T the parameter type (float, double), Sampler the
 /// direction law (GaussianSampler, RademacherSampler), Estimator
 /// (CentralDifference, ForwardDifference), Backend where the passes run
-/// (CpuBackend; the CUDA backend for device memory).
+/// (CpuBackend; the CUDA backend for device memory), Update the update rule
+/// (SgdUpdate: the step above; MomentumUpdate, AdamUpdate,
+/// AcceleratedUpdate keep O(d) state, update/update_rule.hpp).
 template <class T, class Sampler = GaussianSampler, class Estimator = CentralDifference,
-          class Backend = CpuBackend<T, Sampler>>
-class MeZO : public ZerothOrderOptimizer<MeZO<T, Sampler, Estimator, Backend>, T, Sampler,
-                                         Estimator, Backend> {
-  using Base =
-      ZerothOrderOptimizer<MeZO<T, Sampler, Estimator, Backend>, T, Sampler, Estimator, Backend>;
+          class Backend = CpuBackend<T, Sampler>, class Update = SgdUpdate>
+class MeZO : public ZerothOrderOptimizer<MeZO<T, Sampler, Estimator, Backend, Update>, T, Sampler,
+                                         Estimator, Backend, Update> {
+  using Base = ZerothOrderOptimizer<MeZO<T, Sampler, Estimator, Backend, Update>, T, Sampler,
+                                    Estimator, Backend, Update>;
   friend Base;
 
  public:
@@ -46,16 +48,19 @@ class MeZO : public ZerothOrderOptimizer<MeZO<T, Sampler, Estimator, Backend>, T
     std::uint64_t seed = 0;        ///< noise seed; same seed, same trajectory
     double weight_decay = 0.0;     ///< lambda (>= 0), on spans that opt in
     LrSchedule schedule{};         ///< step t uses lr * schedule(t) (default constant)
+    Update update{};               ///< the update rule's settings (default SGD)
 
     /// Throws std::invalid_argument naming the first invalid field.
     void check() const {
       detail::check_step_params("MeZO::Params", lr, eps, directions, weight_decay);
       schedule.check("MeZO::Params");
+      update.check("MeZO::Params");
     }
   };
 
   explicit MeZO(Params params = {}, Backend backend = Backend{})
-      : Base((params.check(), params.directions), std::move(backend)), p_(std::move(params)) {}
+      : Base((params.check(), params.directions), std::move(backend), params.update),
+        p_(std::move(params)) {}
 
   [[nodiscard]] const Params& params() const noexcept { return p_; }
 

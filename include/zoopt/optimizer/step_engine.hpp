@@ -18,6 +18,7 @@
 #include <exception>
 #include <span>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "zoopt/backend/term.hpp"
@@ -25,6 +26,7 @@
 #include "zoopt/core/fp_contract.hpp"
 #include "zoopt/detail/loss_call.hpp"
 #include "zoopt/params/parameter_set.hpp"
+#include "zoopt/update/update_state.hpp"
 
 ZOOPT_FP_CONTRACT_OFF_BEGIN
 
@@ -150,8 +152,12 @@ class StepEngine {
   /// Phase 3: one pass that restores theta0 and applies
   /// theta = theta0 - lr (sum_i c_i s z_i + lambda theta0) for all n
   /// directions. `coefficients` has one entry per direction.
+  /// With an update rule's state (update_state.hpp), the rule makes theta
+  /// from theta0 and the estimate; SGD's state holds nothing.
+  template <class Rule = SgdUpdate>
   void finish(std::span<const SpanView<T>> views, const StepSettings& s,
-              std::span<const double> coefficients) {
+              std::span<const double> coefficients,
+              UpdateRuleState<Rule, compute_t<T>>* rule = nullptr) {
     // What the update used, however the coefficients were made (here or
     // gathered by a distributed driver): an update log records these.
     if (coefficients.data() != coefficients_.data()) {
@@ -167,7 +173,13 @@ class StepEngine {
       terms_.push_back(Term{i, here ? at_.coef : 0.0, coefficients[i]});
     }
     if (at_.valid && !merged) terms_.push_back(Term{at_.direction, at_.coef, 0.0});
-    backend_.update(views, s.seed, s.step, terms_, s.lr, s.weight_decay);
+    if constexpr (std::is_same_v<Rule, SgdUpdate>) {
+      backend_.update(views, s.seed, s.step, terms_, s.lr, s.weight_decay);
+    } else {
+      backend_.template update<Rule::state_size>(views, s.seed, s.step, terms_, s.lr,
+                                                 s.weight_decay, rule->apply(), rule->data());
+      rule->advance();
+    }
     at_ = Position{};
   }
 

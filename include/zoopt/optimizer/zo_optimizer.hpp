@@ -15,7 +15,9 @@
 //   void save_extra_state(std::vector<double>& out) const;
 //   void load_extra_state(std::span<const double> in);
 // if it carries state beyond the step and forward-pass counters (see
-// OptimizerState).
+// OptimizerState). The update rule (last template argument, SgdUpdate by
+// default) and its per-element state are held here, for every optimizer
+// alike (update/update_rule.hpp).
 #pragma once
 
 #include <array>
@@ -36,6 +38,8 @@
 #include "zoopt/optimizer/step_engine.hpp"
 #include "zoopt/optimizer/step_exchange.hpp"
 #include "zoopt/params/parameter_set.hpp"
+#include "zoopt/update/update_rule.hpp"
+#include "zoopt/update/update_state.hpp"
 
 namespace zoopt {
 
@@ -48,7 +52,8 @@ StepSettings step_settings(const Params& p, std::uint64_t step) {
 }
 }  // namespace detail
 
-template <class Derived, class T, class Sampler, class Estimator, class Backend>
+template <class Derived, class T, class Sampler, class Estimator, class Backend,
+          class Update = SgdUpdate>
 class ZerothOrderOptimizer {
   // The backend draws the noise, the optimizer names it in logs and
   // checkpoints: they must be the same sampler.
@@ -57,12 +62,26 @@ class ZerothOrderOptimizer {
           std::is_same_v<typename Backend::sampler_type, Sampler>,
       "zoopt: the backend's sampler differs from the optimizer's Sampler; "
       "use Backend = CpuBackend<T, Sampler> with the same Sampler");
+  static_assert(UpdateRule<Update>,
+                "zoopt: Update is not an update rule: it needs state_size, name(), "
+                "check(where), init(theta0, s) and at<C>(k)(theta0, g, eta, s) "
+                "(see zoopt/update/update_rule.hpp)");
+  static_assert(
+      std::is_same_v<Update, SgdUpdate> ||
+          requires(Backend & b, std::span<const SpanView<T>> v, std::span<const Term> t,
+                   compute_t<T>* state) {
+            b.template update<Update::state_size>(v, 0, 0, t, 0.0, 0.0,
+                                                  Update{}.template at<compute_t<T>>(0), state);
+          },
+      "zoopt: this backend applies plain SGD only; an update rule with state "
+      "(momentum, Adam, acceleration) needs CpuBackend");
 
  public:
   using value_type = T;
   using sampler_type = Sampler;
   using estimator_type = Estimator;
   using backend_type = Backend;
+  using update_type = Update;
   using engine_type = StepEngine<T, Estimator, Backend>;
 
   /// Passes over parameter memory per step for n directions (central: 2n+1,
@@ -150,10 +169,18 @@ class ZerothOrderOptimizer {
   /// Sets the loss-evaluation counter (resuming a run).
   void set_forward_passes(std::uint64_t n) noexcept { forward_passes_ = n; }
 
-  /// The resumable state: counters plus what the concrete optimizer adds via
-  /// save_extra_state (nothing for MeZO and KerZOO).
+  /// The update rule and its per-element state (empty for SGD).
+  [[nodiscard]] const UpdateRuleState<Update, compute_t<T>>& update_state() const noexcept {
+    return rule_state_;
+  }
+
+  /// The resumable state: counters, the update rule's state (none for SGD;
+  /// for a stateful rule O(d) exact values, see UpdateRuleState::save), then
+  /// what the concrete optimizer adds via save_extra_state (the fine-tuner's
+  /// scales).
   [[nodiscard]] OptimizerState state() const {
     OptimizerState s{step_, forward_passes_, {}};
+    rule_state_.save(s.extra);
     const auto& self = static_cast<const Derived&>(*this);
     if constexpr (requires(std::vector<double> & out) { self.save_extra_state(out); }) {
       self.save_extra_state(s.extra);
@@ -166,13 +193,17 @@ class ZerothOrderOptimizer {
   /// number of them); the counters are then left unchanged.
   void set_state(const OptimizerState& s) {
     auto& self = static_cast<Derived&>(*this);
+    UpdateRuleState<Update, compute_t<T>> rule(rule_state_.rule());
+    const std::span<const double> rest =
+        rule.load(std::span<const double>(s.extra), "ZerothOrderOptimizer::set_state");
     if constexpr (requires(std::span<const double> in) { self.load_extra_state(in); }) {
-      self.load_extra_state(std::span<const double>(s.extra));
+      self.load_extra_state(rest);
     } else {
       detail::require(
-          s.extra.empty(), "ZerothOrderOptimizer::set_state", "extra",
-          "must be empty for this optimizer (got " + std::to_string(s.extra.size()) + " values)");
+          rest.empty(), "ZerothOrderOptimizer::set_state", "extra",
+          "has " + std::to_string(rest.size()) + " values this optimizer does not define");
     }
+    rule_state_ = std::move(rule);
     step_ = s.step;
     forward_passes_ = s.forward_passes;
   }
@@ -217,8 +248,9 @@ class ZerothOrderOptimizer {
   }
 
  protected:
-  explicit ZerothOrderOptimizer(std::uint32_t directions, Backend backend = Backend{})
-      : engine_(directions, std::move(backend)) {
+  explicit ZerothOrderOptimizer(std::uint32_t directions, Backend backend = Backend{},
+                                Update update = Update{})
+      : engine_(directions, std::move(backend)), rule_state_(std::move(update)) {
     coefficients_.reserve(directions);
   }
 
@@ -239,6 +271,7 @@ class ZerothOrderOptimizer {
     detail::check_step_counter(t);
     if constexpr (requires { self.prepare(views); }) views = self.prepare(views);
     const StepSettings settings = self.settings(t);
+    rule_state_.prepare(views, "step");
     exchange.before(views, settings);
     if (!eps_checked_) {
       eps_checked_ = true;
@@ -258,7 +291,7 @@ class ZerothOrderOptimizer {
                     }) {
         self.rescale(std::span<double>(coefficients_), std::span<const double>(engine_.losses()));
       }
-      engine_.finish(views, settings, coefficients_);
+      engine_.finish(views, settings, coefficients_, &rule_state_);
       forward_passes_ += evaluated;
       ++step_;
     } catch (const NonFiniteLoss& e) {
@@ -291,6 +324,7 @@ class ZerothOrderOptimizer {
 
  private:
   engine_type engine_;
+  UpdateRuleState<Update, compute_t<T>> rule_state_;
   std::vector<double> coefficients_;
   std::uint64_t step_ = 0;
   std::uint64_t forward_passes_ = 0;

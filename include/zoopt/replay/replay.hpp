@@ -12,14 +12,22 @@
 // replay from the base parameters reproduces the fine-tuned parameters bit
 // for bit, on CPU, for every storage type.
 //
+// A log recorded with a stateful update rule (momentum, Adam, acceleration;
+// its optimizer identity ends in "+update:<rule name>") is replayed with an
+// UpdateRuleState of that rule: replay runs the same rule on the same state,
+// which it creates at the first record (from the base parameters) and
+// carries on, so replaying [0, k) and then [k, n) with one state equals
+// replaying [0, n). A plain replay() of such a log throws naming `log`.
+//
 // Cost: one pass over the parameters per logged step (n noise draws per
-// element); no memory beyond a copy of the span views.
+// element); no memory beyond a copy of the span views (and the rule's state).
 #pragma once
 
 #include <cstdint>
 #include <limits>
 #include <span>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "zoopt/backend/cpu_backend.hpp"
@@ -30,6 +38,7 @@
 #include "zoopt/replay/update_log.hpp"
 #include "zoopt/sampler/gaussian.hpp"
 #include "zoopt/sampler/rademacher.hpp"
+#include "zoopt/update/update_state.hpp"
 
 namespace zoopt {
 
@@ -41,9 +50,29 @@ struct ReplayRange {
 
 namespace detail {
 
-template <class Sampler, class T>
-void replay_views(const UpdateLog& log, std::vector<SpanView<T>> views, ReplayRange range) {
+// The update rule a log was recorded with ("" for SGD).
+inline std::string logged_update_rule(const UpdateLog& log) {
+  const std::string& id = log.header().optimizer;
+  const std::size_t at = id.find(update_marker);
+  return at == std::string::npos ? std::string()
+                                 : id.substr(at + std::string(update_marker).size());
+}
+
+template <class Sampler, class T, class Rule>
+void replay_views(const UpdateLog& log, std::vector<SpanView<T>> views, ReplayRange range,
+                  UpdateRuleState<Rule, compute_t<T>>& rule) {
   const UpdateLog::Header& h = log.header();
+  const std::string logged = logged_update_rule(log);
+  if constexpr (std::is_same_v<Rule, SgdUpdate>) {
+    detail::require(logged.empty(), "replay", "log",
+                    "was recorded with update rule '" + logged +
+                        "'; pass replay() an UpdateRuleState of that rule");
+  } else {
+    detail::require(logged == rule.rule().name(), "replay", "state",
+                    "holds update rule '" + rule.rule().name() +
+                        "' but the log was recorded with " +
+                        (logged.empty() ? std::string("sgd") : "'" + logged + "'"));
+  }
   detail::require(
       h.sampler == Sampler::name, "replay", "Sampler",
       "is '" + std::string(Sampler::name) + "' but the log was recorded with '" + h.sampler + "'");
@@ -54,6 +83,7 @@ void replay_views(const UpdateLog& log, std::vector<SpanView<T>> views, ReplayRa
   CpuBackend<T, Sampler> backend(CpuBackendOptions{h.rounding, 0});
   std::vector<Term> terms;
   const std::size_t last = std::min(range.last, log.size());
+  if (range.first < last) rule.prepare(std::span<const SpanView<T>>(views), "replay");
   for (std::size_t k = range.first; k < last; ++k) {
     const UpdateLog::Step s = log[k];
     terms.clear();
@@ -61,19 +91,21 @@ void replay_views(const UpdateLog& log, std::vector<SpanView<T>> views, ReplayRa
       terms.push_back(Term{static_cast<std::uint32_t>(i), 0.0, s.coefficients[i]});
     }
     for (std::size_t i = 0; i < views.size(); ++i) views[i].scale = s.scales[i];
-    backend.update(std::span<const SpanView<T>>(views), s.seed, s.step, terms, s.lr,
-                   s.weight_decay);
+    if constexpr (std::is_same_v<Rule, SgdUpdate>) {
+      backend.update(std::span<const SpanView<T>>(views), s.seed, s.step, terms, s.lr,
+                     s.weight_decay);
+    } else {
+      backend.template update<Rule::state_size>(std::span<const SpanView<T>>(views), s.seed, s.step,
+                                                terms, s.lr, s.weight_decay, rule.apply(),
+                                                rule.data());
+      rule.advance();
+    }
   }
 }
 
-}  // namespace detail
-
-/// Applies records [range.first, range.last) of `log` to `params` in place.
-/// Throws std::invalid_argument naming `Sampler` or `params` when the log's
-/// sampler, storage type or span layout (count, names, sizes, weight-decay
-/// flags) do not match.
-template <class Sampler, class T>
-void replay(const UpdateLog& log, ParameterSet<T>& params, ReplayRange range = {}) {
+// The views of `params` after checking its layout against the log's.
+template <class T>
+std::vector<SpanView<T>> replay_target(const UpdateLog& log, ParameterSet<T>& params) {
   const auto& spans = log.header().spans;
   detail::require(
       params.size() == spans.size(), "replay", "params",
@@ -88,40 +120,92 @@ void replay(const UpdateLog& log, ParameterSet<T>& params, ReplayRange range = {
                         spans[i].name + "', " + std::to_string(spans[i].size) +
                         " elements, weight decay " + (spans[i].weight_decay ? "on" : "off") + ")");
   }
-  std::vector<SpanView<T>> views(params.views().begin(), params.views().end());
-  detail::replay_views<Sampler, T>(log, std::move(views), range);
+  return {params.views().begin(), params.views().end()};
 }
-
-/// Applies the log to a single span (a log recorded on a span, or on a
-/// parameter set with one span of that size).
-template <class Sampler, class T>
-void replay(const UpdateLog& log, std::span<T> params, ReplayRange range = {}) {
+template <class T>
+std::vector<SpanView<T>> replay_target(const UpdateLog& log, std::span<T> params) {
   const auto& spans = log.header().spans;
   detail::require(spans.size() == 1 && spans[0].size == params.size(), "replay", "params",
                   "is one span of " + std::to_string(params.size()) +
                       " elements; the log was recorded on " + std::to_string(spans.size()) +
                       " span(s) of " + std::to_string(log.header().elements()) + " elements");
-  std::vector<SpanView<T>> views{
-      SpanView<T>{params.data(), params.size(), 0, spans[0].weight_decay, 1.0}};
-  detail::replay_views<Sampler, T>(log, std::move(views), range);
+  return {SpanView<T>{params.data(), params.size(), 0, spans[0].weight_decay, 1.0}};
 }
 
-/// replay() for the built-in samplers, chosen by the name in the log
-/// ("gaussian", "rademacher", "rademacher-packed"). For another sampler call replay<Sampler>();
-/// this overload then throws std::invalid_argument naming `log`.
-template <class Params>
+template <class P>
+struct replay_value;
+template <class T>
+struct replay_value<ParameterSet<T>> {
+  using type = T;
+};
+template <class T>
+struct replay_value<std::span<T>> {
+  using type = T;
+};
+template <class P>
+using replay_value_t = typename replay_value<std::remove_cvref_t<P>>::type;
+
+}  // namespace detail
+
+/// Applies records [range.first, range.last) of `log` to `params` (a
+/// ParameterSet<T>, or a std::span<T> for a log recorded on one span) in
+/// place. Throws zoopt::InvalidArgument naming `Sampler` or `params` when
+/// the log's sampler, storage type or span layout (count, names, sizes,
+/// weight-decay flags) do not match, and naming `log` when it was recorded
+/// with a stateful update rule (use the overload with an UpdateRuleState).
+template <class Sampler, class Params>
 void replay(const UpdateLog& log, Params&& params, ReplayRange range = {}) {
+  using T = detail::replay_value_t<Params>;
+  UpdateRuleState<SgdUpdate, compute_t<T>> sgd;
+  detail::replay_views<Sampler, T>(log, detail::replay_target(log, params), range, sgd);
+}
+
+/// Replays a log recorded with update rule Rule, on `state` (empty for a
+/// replay from the base parameters; carried on by later calls, so a log can
+/// be replayed in pieces). Throws naming `state` when the log's rule (name
+/// and settings) differs from state.rule(), or when the state belongs to a
+/// different number of parameters.
+template <class Sampler, class Params, class Rule, class C>
+void replay(const UpdateLog& log, Params&& params, UpdateRuleState<Rule, C>& state,
+            ReplayRange range = {}) {
+  using T = detail::replay_value_t<Params>;
+  static_assert(std::is_same_v<C, compute_t<T>>,
+                "zoopt: the update-rule state must hold compute_t<T> values (float for "
+                "float/half/bfloat16 parameters, double for double)");
+  detail::replay_views<Sampler, T>(log, detail::replay_target(log, params), range, state);
+}
+
+namespace detail {
+// Calls f.template operator()<Sampler>() for the built-in sampler the log
+// names; throws naming `log` for any other.
+template <class F>
+void with_logged_sampler(const UpdateLog& log, F&& f) {
   const std::string& s = log.header().sampler;
   if (s == GaussianSampler::name) {
-    replay<GaussianSampler>(log, params, range);
+    f.template operator()<GaussianSampler>();
   } else if (s == RademacherSampler::name) {
-    replay<RademacherSampler>(log, params, range);
+    f.template operator()<RademacherSampler>();
   } else if (s == PackedRademacherSampler::name) {
-    replay<PackedRademacherSampler>(log, params, range);
+    f.template operator()<PackedRademacherSampler>();
   } else {
     detail::require(false, "replay", "log",
                     "uses sampler '" + s + "'; call replay<ThatSampler>(log, params)");
   }
+}
+}  // namespace detail
+
+/// replay() for the built-in samplers, chosen by the name in the log
+/// ("gaussian", "rademacher", "rademacher-packed"). For another sampler call
+/// replay<Sampler>(); this overload then throws naming `log`.
+template <class Params>
+void replay(const UpdateLog& log, Params&& params, ReplayRange range = {}) {
+  detail::with_logged_sampler(log, [&]<class S>() { replay<S>(log, params, range); });
+}
+/// The same with an update rule's state.
+template <class Params, class Rule, class C>
+void replay(const UpdateLog& log, Params&& params, UpdateRuleState<Rule, C>& state,
+            ReplayRange range = {}) {
+  detail::with_logged_sampler(log, [&]<class S>() { replay<S>(log, params, state, range); });
 }
 
 }  // namespace zoopt

@@ -10,7 +10,6 @@
 #pragma once
 
 #include <algorithm>
-#include <charconv>
 #include <cmath>
 #include <cstdint>
 #include <functional>
@@ -19,6 +18,7 @@
 #include <utility>
 
 #include "zoopt/core/error.hpp"
+#include "zoopt/core/format.hpp"
 #include "zoopt/core/fp_contract.hpp"
 
 ZOOPT_FP_CONTRACT_OFF_BEGIN
@@ -176,12 +176,7 @@ class LrSchedule {
   [[nodiscard]] double ramp(std::uint64_t t) const {
     return static_cast<double>(t + 1) / static_cast<double>(warmup_);
   }
-  // The shortest text that reads back as the same double.
-  static std::string shortest(double v) {
-    char buf[32];
-    const auto r = std::to_chars(buf, buf + sizeof buf, v);
-    return std::string(buf, r.ptr);
-  }
+  static std::string shortest(double v) { return detail::shortest(v); }
 
   Kind kind_ = Kind::constant;
   std::uint64_t warmup_ = 0;
