@@ -177,13 +177,33 @@ class CpuBackend {
     const unsigned n = run_pass(views, seed, step, terms, [this](unsigned part) {
       Journal& out = parts_[part];
       out.clear();
-      return [this, &out](std::uint64_t g, T& x, T theta0, C d_after, const SpanView<T>&) {
-        const T next = static_cast<T>(static_cast<C>(theta0) + d_after);
-        x = next;
-        if (exact_ && std::bit_cast<bits_t<T>>(static_cast<T>(static_cast<C>(next) - d_after)) !=
-                          std::bit_cast<bits_t<T>>(theta0)) {
-          out.index.push_back(g);
-          out.value.push_back(theta0);
+      return [this, &out](std::uint64_t g0, T* x, const T* theta0, const C* d_after, int count,
+                          const SpanView<T>&) {
+        if (!exact_) {
+          for (int k = 0; k < count; ++k) {
+            x[k] = static_cast<T>(static_cast<C>(theta0[k]) + d_after[k]);
+          }
+          return;
+        }
+        // Write and check in one branch-free loop (it vectorises); journal
+        // the elements that do not invert in a second, rarely taken one.
+        unsigned char keep[kChunkElements];
+        unsigned char any = 0;
+        for (int k = 0; k < count; ++k) {
+          const T next = static_cast<T>(static_cast<C>(theta0[k]) + d_after[k]);
+          x[k] = next;
+          const unsigned char bad =
+              std::bit_cast<bits_t<T>>(static_cast<T>(static_cast<C>(next) - d_after[k])) !=
+              std::bit_cast<bits_t<T>>(theta0[k]);
+          keep[k] = bad;
+          any |= bad;
+        }
+        if (any == 0) return;
+        for (int k = 0; k < count; ++k) {
+          if (keep[k] != 0) {
+            out.index.push_back(g0 + static_cast<std::uint64_t>(k));
+            out.value.push_back(theta0[k]);
+          }
         }
       };
     });
@@ -220,7 +240,9 @@ class CpuBackend {
   void restore(std::span<const SpanView<T>> views, std::uint64_t seed, std::uint64_t step,
                std::span<const Term> terms) {
     run_pass(views, seed, step, terms, [](unsigned) {
-      return [](std::uint64_t, T& x, T theta0, C, const SpanView<T>&) { x = theta0; };
+      return [](std::uint64_t, T* x, const T* theta0, const C*, int count, const SpanView<T>&) {
+        std::copy(theta0, theta0 + count, x);
+      };
     });
     journal_.clear();
   }
@@ -313,37 +335,52 @@ class CpuBackend {
     run_pass(views, seed, step, terms, [&](unsigned) {
       // Each part caches its own block of rounding words.
       return [&, cached_block = ~std::uint64_t{0}, words = std::array<std::uint32_t, 4>{}](
-                 std::uint64_t g, T& x, T theta0, C ghat, const SpanView<T>& v) mutable {
-        const C t0 = static_cast<C>(theta0);
-        C direction = ghat;
-        if (v.weight_decay && weight_decay != 0.0) direction += lambda * t0;
-        C next;
-        if constexpr (sgd) {
-          if (eta == C(0) || direction == C(0)) {
-            x = theta0;  // nothing to apply: keep the exact bits
-            return;
+                 std::uint64_t g0, T* x, const T* theta0, const C* ghat, int count,
+                 const SpanView<T>& v) mutable {
+        const bool decay = v.weight_decay && weight_decay != 0.0;
+        if constexpr (sgd && !is_low_precision_v<T>) {
+          // Branch-free (vectorises): a zero step keeps theta0's bits.
+          for (int k = 0; k < count; ++k) {
+            const C t0 = theta0[k];
+            const C direction = decay ? ghat[k] + lambda * t0 : ghat[k];
+            const T next = static_cast<T>(t0 - eta * direction);
+            x[k] = eta == C(0) || direction == C(0) ? theta0[k] : next;
           }
-          next = t0 - eta * direction;
-        } else {
-          next = apply(t0, direction, eta, state + g * S);
-          if (next == t0 || (next != next && t0 != t0)) {
-            x = theta0;
-            return;
-          }
+          return;
         }
-        if constexpr (is_low_precision_v<T>) {
-          if (rounding_ == Rounding::stochastic) {
-            if (g / 4 != cached_block) {
-              cached_block = g / 4;
-              const auto r = random::philox_block(NoiseKey{seed, step, 0}, cached_block,
-                                                  random::Stream::rounding);
-              for (int k = 0; k < 4; ++k) words[k] = r.v[k];
+        for (int k = 0; k < count; ++k) {
+          const std::uint64_t g = g0 + static_cast<std::uint64_t>(k);
+          const C t0 = static_cast<C>(theta0[k]);
+          C direction = ghat[k];
+          if (decay) direction += lambda * t0;
+          C next;
+          if constexpr (sgd) {
+            if (eta == C(0) || direction == C(0)) {
+              x[k] = theta0[k];  // nothing to apply: keep the exact bits
+              continue;
             }
-            x = stochastic_round<T>(next, words[g % 4]);
-            return;
+            next = t0 - eta * direction;
+          } else {
+            next = apply(t0, direction, eta, state + g * S);
+            if (next == t0 || (next != next && t0 != t0)) {
+              x[k] = theta0[k];
+              continue;
+            }
           }
+          if constexpr (is_low_precision_v<T>) {
+            if (rounding_ == Rounding::stochastic) {
+              if (g / 4 != cached_block) {
+                cached_block = g / 4;
+                const auto r = random::philox_block(NoiseKey{seed, step, 0}, cached_block,
+                                                    random::Stream::rounding);
+                for (int w = 0; w < 4; ++w) words[w] = r.v[w];
+              }
+              x[k] = stochastic_round<T>(next, words[g % 4]);
+              continue;
+            }
+          }
+          x[k] = static_cast<T>(next);
         }
-        x = static_cast<T>(next);
       };
     });
     journal_.clear();
@@ -395,11 +432,12 @@ class CpuBackend {
     return n;
   }
 
-  // Calls op(g, x, theta0, d_after, span) for every element in order of
-  // global index, where theta0 is read from the journal or rebuilt from x and
-  // the `before` displacement, and d_after = sum after_t * s * z_t. Terms with
-  // both coefficients zero are skipped; a single-term displacement is exactly
-  // fl(c * z).
+  // Calls op(g, x, theta0, d_after, count, span) for consecutive pieces of
+  // at most one noise chunk, in order of global index: element g + k (k <
+  // count) lives at x[k], theta0[k] is read from the journal or rebuilt from
+  // x and the `before` displacement, and d_after[k] = sum after_t * s * z_t.
+  // Terms with both coefficients zero are skipped; a single-term
+  // displacement is exactly fl(c * z).
   // Only the elements at positions [begin, end) of the views' concatenation.
   template <class Op>
   void for_each_element(std::span<const SpanView<T>> views, std::uint64_t begin,
@@ -409,6 +447,7 @@ class CpuBackend {
     C z[kChunkElements];
     C d_before[kChunkElements];
     C d_after[kChunkElements];
+    T theta0[kChunkElements];
     const std::vector<std::uint64_t>& jidx = journal_.index;
     std::size_t cursor = 0;
     bool cursor_placed = false;
@@ -455,17 +494,24 @@ class CpuBackend {
             d_after[k] += ca * z[k];
           }
         }
-        for (int k = lo; k < hi; ++k, ++g) {
-          T& x = v.data[g - v.offset];
-          while (cursor < jidx.size() && jidx[cursor] < g) ++cursor;
-          T theta0 = x;
-          if (cursor < jidx.size() && jidx[cursor] == g) {
-            theta0 = journal_.value[cursor];
-          } else if (any_before) {
-            theta0 = static_cast<T>(static_cast<C>(x) - d_before[k]);
+        // theta0 of the piece: rebuilt from x (one vector loop), then the
+        // journaled elements overwritten with their exact values.
+        T* x = v.data + (g - v.offset);
+        const int count = hi - lo;
+        if (any_before) {
+          for (int k = 0; k < count; ++k) {
+            theta0[k] = static_cast<T>(static_cast<C>(x[k]) - d_before[lo + k]);
           }
-          op(g, x, theta0, d_after[k], v);
+        } else {
+          std::copy(x, x + count, theta0);
         }
+        while (cursor < jidx.size() && jidx[cursor] < g) ++cursor;
+        for (; cursor < jidx.size() && jidx[cursor] < g + static_cast<std::uint64_t>(count);
+             ++cursor) {
+          theta0[jidx[cursor] - g] = journal_.value[cursor];
+        }
+        op(g, x, theta0, d_after + lo, count, v);
+        g += static_cast<std::uint64_t>(count);
       }
     }
   }
