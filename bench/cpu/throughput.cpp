@@ -52,6 +52,14 @@ constexpr std::uint64_t kSeed = 20240607;
 constexpr double kEps = 1e-3;
 const zoopt::CpuBackendOptions kOneThread{.threads = 1};
 
+/// One thread, and the pass loop's instruction set from range(1) (1: AVX2
+/// where the CPU has it, 0: the build's baseline).
+zoopt::CpuBackendOptions one_thread(const benchmark::State& state) {
+  zoopt::CpuBackendOptions o = kOneThread;
+  o.dispatch = state.range(1) != 0 ? zoopt::CpuDispatch::automatic : zoopt::CpuDispatch::portable;
+  return o;
+}
+
 /// Parameters initialised to a smooth, non-trivial pattern (and faulted in).
 std::vector<float> make_params(std::size_t n) {
   std::vector<float> p(n);
@@ -94,7 +102,8 @@ void BM_PerturbPass(benchmark::State& state) {
   const std::size_t n = std::size_t{1} << state.range(0);
   std::vector<float> params = make_params(n);
   std::vector<float> copy(n, 0.0f);
-  zoopt::CpuBackend<float, Sampler> backend(kOneThread);
+  zoopt::CpuBackend<float, Sampler> backend(one_thread(state));
+  state.SetLabel(backend.dispatch());
   const std::array<zoopt::SpanView<float>, 1> views = {zoopt::SpanView<float>{params.data(), n}};
   const zoopt::Term first{0, 0.0, kEps};
   backend.move(views, kSeed, 0, std::span<const zoopt::Term>(&first, 1));
@@ -123,7 +132,8 @@ void BM_MezoStep(benchmark::State& state) {
   std::vector<float> params = make_params(n);
   std::vector<float> copy(n, 0.0f);
   zoopt::MeZO<float, Sampler> opt({.lr = 1e-6, .eps = kEps, .directions = 1, .seed = kSeed},
-                                  zoopt::CpuBackend<float, Sampler>(kOneThread));
+                                  zoopt::CpuBackend<float, Sampler>(one_thread(state)));
+  state.SetLabel(opt.backend().dispatch());
   const float* first = params.data();
   auto loss = [first] { return static_cast<double>(*first); };
   Clocks c;
@@ -295,8 +305,10 @@ void BM_TorchStep(benchmark::State& state) {
 #endif
 
 void sizes(benchmark::internal::Benchmark* b) {
-  for (int log2n = 20; log2n <= 28; log2n += 2) b->Arg(log2n);
-  b->ArgName("log2n")->UseManualTime()->Unit(benchmark::kMillisecond);
+  for (int log2n = 20; log2n <= 28; log2n += 2) {
+    for (int avx2 : {0, 1}) b->Args({log2n, avx2});
+  }
+  b->ArgNames({"log2n", "avx2"})->UseManualTime()->Unit(benchmark::kMillisecond);
 }
 
 BENCHMARK_TEMPLATE(BM_PerturbPass, zoopt::GaussianSampler)->Apply(sizes);

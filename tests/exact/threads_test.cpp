@@ -1,7 +1,9 @@
-// Threaded passes (CpuBackendOptions::threads): every element's noise,
-// point and rounding bits depend only on its global index, so points,
-// journals, restores and whole trajectories are bit-identical for 1, 2, 3
-// and 7 threads (and the automatic setting). The parameters span enough
+// Threaded passes (CpuBackendOptions::threads) and the pass loop's
+// instruction set (CpuBackendOptions::dispatch): every element's noise,
+// point and rounding bits depend only on its global index, and the AVX2
+// loop is the same code without FMA, so points, journals, restores and whole
+// trajectories are bit-identical for 1, 2, 3 and 7 threads (and the
+// automatic setting), portable or AVX2. The parameters span enough
 // elements that each thread count really splits the pass (kElementsPerThread
 // per part), in uneven spans whose boundaries fall inside Philox blocks and
 // noise chunks; theta ~ N(0, 0.02^2) puts several percent of the elements in
@@ -22,7 +24,21 @@ namespace {
 using namespace exact_test;
 
 constexpr std::array<std::size_t, 6> kSpanSizes = {120001, 1, 97, 90005, 3, 89999};
-constexpr std::array<unsigned, 5> kThreadCounts = {1, 2, 3, 7, 0};
+// The first configuration is the reference: one thread, portable loop.
+const std::array<zoopt::CpuBackendOptions, 7> kConfigs = {{
+    {.threads = 1, .dispatch = zoopt::CpuDispatch::portable},
+    {.threads = 1, .dispatch = zoopt::CpuDispatch::automatic},
+    {.threads = 2},
+    {.threads = 3, .dispatch = zoopt::CpuDispatch::portable},
+    {.threads = 3},
+    {.threads = 7},
+    {.threads = 0},
+}};
+
+std::string describe(const zoopt::CpuBackendOptions& o) {
+  return "threads = " + std::to_string(o.threads) + ", dispatch " +
+         (o.dispatch == zoopt::CpuDispatch::portable ? "portable" : "automatic");
+}
 
 template <class T>
 struct Model {
@@ -52,11 +68,6 @@ struct Model {
 template <class T>
 using Backend = zoopt::CpuBackend<T, zoopt::GaussianSampler>;
 
-template <class T>
-Backend<T> backend(unsigned threads) {
-  return Backend<T>(zoopt::CpuBackendOptions{.threads = threads});
-}
-
 // The passes of one central-difference step by hand, then an abort, then the
 // same step's update with two directions' coefficients: every intermediate
 // point, the journal size and the end points are the single thread's.
@@ -68,9 +79,9 @@ void check_passes() {
   std::vector<std::vector<T>> minus;
   std::vector<std::size_t> journal_sizes;
   std::vector<std::vector<T>> updated;
-  for (const unsigned threads : kThreadCounts) {
+  for (const zoopt::CpuBackendOptions& options : kConfigs) {
     Model<T> m(11);
-    Backend<T> b = backend<T>(threads);
+    Backend<T> b(options);
     const auto views = m.set.views();
     const double h = 1e-3;
     const std::array<zoopt::Term, 1> up{{{0, 0.0, h}}};
@@ -90,8 +101,8 @@ void check_passes() {
     updated.push_back(m.joined());
   }
   REQUIRE(journal_sizes[0] > 1000);  // the journal is exercised
-  for (std::size_t k = 1; k < kThreadCounts.size(); ++k) {
-    INFO("threads = " << kThreadCounts[k]);
+  for (std::size_t k = 1; k < kConfigs.size(); ++k) {
+    INFO(describe(kConfigs[k]));
     CHECK(first_difference<T>(plus[k], plus[0]) == -1);
     CHECK(first_difference<T>(minus[k], minus[0]) == -1);
     CHECK(journal_sizes[k] == journal_sizes[0]);
@@ -118,14 +129,14 @@ void check_trajectory(typename Opt::Params p) {
   using T = typename Opt::value_type;
   using B = typename Opt::backend_type;
   std::vector<std::vector<T>> ends;
-  for (const unsigned threads : kThreadCounts) {
+  for (const zoopt::CpuBackendOptions& options : kConfigs) {
     Model<T> m(23);
-    Opt opt(p, B(zoopt::CpuBackendOptions{.threads = threads}));
+    Opt opt(p, B(options));
     for (int t = 0; t < 4; ++t) opt.step([&] { return loss_of(m.set); }, m.set);
     ends.push_back(m.joined());
   }
-  for (std::size_t k = 1; k < kThreadCounts.size(); ++k) {
-    INFO("threads = " << kThreadCounts[k]);
+  for (std::size_t k = 1; k < kConfigs.size(); ++k) {
+    INFO(describe(kConfigs[k]));
     CHECK(first_difference<T>(ends[k], ends[0]) == -1);
   }
 }
@@ -135,6 +146,16 @@ void check_trajectory(typename Opt::Params p) {
 TEMPLATE_TEST_CASE("exact: threaded passes give the single thread's points, journal and update",
                    "[exact][threads]", float, double, zoopt::half, zoopt::bfloat16) {
   check_passes<TestType>();
+}
+
+TEST_CASE("exact: the dispatch option is resolved and named", "[exact][threads]") {
+  const Backend<float> portable(zoopt::CpuBackendOptions{.dispatch = zoopt::CpuDispatch::portable});
+  CHECK(std::string(portable.dispatch()) == "portable");
+  const Backend<float> automatic{zoopt::CpuBackendOptions{}};
+  const bool avx2 = zoopt::detail::cpu_has_avx2();
+  CHECK(std::string(automatic.dispatch()) == (avx2 ? "avx2" : "portable"));
+  if (!avx2)
+    WARN("no AVX2 dispatch here: the dispatch cases compare the portable loop with itself");
 }
 
 TEST_CASE(
@@ -148,14 +169,19 @@ TEST_CASE(
       {.lr = 1e-3, .eps = 1e-3, .directions = 2, .seed = 8});
   check_trajectory<zoopt::FZOO<zoopt::half>>(
       {.lr = 1e-2, .eps = 1e-2, .directions = 3, .seed = 7, .weight_decay = 0.1});
+  check_trajectory<zoopt::MeZO<float, zoopt::GaussianSampler, zoopt::CentralDifference,
+                               Backend<float>, zoopt::AdamUpdate>>(
+      {.lr = 1e-3, .eps = 1e-3, .seed = 9, .weight_decay = 0.1});
 }
 
 TEST_CASE("exact: CpuBackendOptions::threads is checked and resolved", "[exact][threads]") {
-  CHECK(backend<float>(3).threads() == 3);
-  CHECK(backend<float>(0).threads() >= 1);
-  CHECK(backend<float>(0).threads() <= Backend<float>::kAutomaticThreadsMax);
-  CHECK_THROWS_WITH(backend<float>(Backend<float>::kThreadsMax + 1),
-                    Catch::Contains("CpuBackendOptions: threads must be at most 256"));
+  CHECK(Backend<float>(zoopt::CpuBackendOptions{.threads = 3}).threads() == 3);
+  CHECK(Backend<float>(zoopt::CpuBackendOptions{.threads = 0}).threads() >= 1);
+  CHECK(Backend<float>(zoopt::CpuBackendOptions{.threads = 0}).threads() <=
+        Backend<float>::kAutomaticThreadsMax);
+  CHECK_THROWS_WITH(
+      Backend<float>(zoopt::CpuBackendOptions{.threads = Backend<float>::kThreadsMax + 1}),
+      Catch::Contains("CpuBackendOptions: threads must be at most 256"));
 }
 
 TEST_CASE("exact: a task's exception reaches run(), and the workers stay usable",

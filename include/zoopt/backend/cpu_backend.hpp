@@ -79,9 +79,42 @@
 #endif
 #endif
 
+// Runtime dispatch of the pass loop to AVX2 (x86-64, GCC or clang): the
+// same code compiled a second time with the AVX2 instruction set (not FMA,
+// so nothing is contracted: the same bits), chosen when the CPU has it.
+#if !defined(ZOOPT_CPU_DISPATCH)
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__)) && !defined(__CUDACC__) && \
+    !defined(__AVX2__)
+#define ZOOPT_CPU_DISPATCH 1
+#else
+#define ZOOPT_CPU_DISPATCH 0
+#endif
+#endif
+
 ZOOPT_FP_CONTRACT_OFF_BEGIN
 
 namespace zoopt {
+
+/// Which compiled version of the pass loop CpuBackend runs.
+enum class CpuDispatch {
+  automatic,  ///< AVX2 when the CPU has it and the build is x86-64 GCC/clang
+  portable,   ///< the build's baseline instruction set only
+};
+
+namespace detail {
+// True when the running CPU can execute AVX2 instructions.
+inline bool cpu_has_avx2() {
+#if ZOOPT_CPU_DISPATCH
+  static const bool has = [] {
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx2") != 0;
+  }();
+  return has;
+#else
+  return false;
+#endif
+}
+}  // namespace detail
 
 /// Options of CpuBackend.
 struct CpuBackendOptions {
@@ -112,6 +145,10 @@ struct CpuBackendOptions {
   /// already run on several threads of the user's own, or with one MPI rank
   /// per core.
   unsigned threads = 0;
+  /// The pass loop's instruction set (default automatic: AVX2 where the CPU
+  /// has it, in x86-64 builds with GCC or clang that do not already target
+  /// AVX2). Every choice gives the same bits; portable is for comparing.
+  CpuDispatch dispatch = CpuDispatch::automatic;
 };
 
 template <class T, class Sampler>
@@ -146,6 +183,7 @@ class CpuBackend {
       rounding_ = is_low_precision_v<T> ? Rounding::stochastic : Rounding::nearest;
     }
     exact_ = options.exact_restore;
+    avx2_ = options.dispatch == CpuDispatch::automatic && detail::cpu_has_avx2();
     check_writes_ = options.check_loss_writes;
     threads_ = options.threads != 0
                    ? options.threads
@@ -166,6 +204,9 @@ class CpuBackend {
 
   /// Threads a pass may use (the option, resolved).
   [[nodiscard]] unsigned threads() const noexcept { return threads_; }
+  /// The instruction set of the pass loop: "avx2" or "portable" (the
+  /// build's baseline, which is AVX2 itself under -mavx2/-march=native).
+  [[nodiscard]] const char* dispatch() const noexcept { return avx2_ ? "avx2" : "portable"; }
 
   /// The rounding the update pass uses (nearest or stochastic, never
   /// automatic).
@@ -177,8 +218,8 @@ class CpuBackend {
     const unsigned n = run_pass(views, seed, step, terms, [this](unsigned part) {
       Journal& out = parts_[part];
       out.clear();
-      return [this, &out](std::uint64_t g0, T* x, const T* theta0, const C* d_after, int count,
-                          const SpanView<T>&) {
+      return [ this, &out ](std::uint64_t g0, T * x, const T* theta0, const C* d_after, int count,
+                            const SpanView<T>&) __attribute__((always_inline)) {
         if (!exact_) {
           for (int k = 0; k < count; ++k) {
             x[k] = static_cast<T>(static_cast<C>(theta0[k]) + d_after[k]);
@@ -240,7 +281,8 @@ class CpuBackend {
   void restore(std::span<const SpanView<T>> views, std::uint64_t seed, std::uint64_t step,
                std::span<const Term> terms) {
     run_pass(views, seed, step, terms, [](unsigned) {
-      return [](std::uint64_t, T* x, const T* theta0, const C*, int count, const SpanView<T>&) {
+      return [](std::uint64_t, T * x, const T* theta0, const C*, int count, const SpanView<T>&)
+          __attribute__((always_inline)) {
         std::copy(theta0, theta0 + count, x);
       };
     });
@@ -334,9 +376,9 @@ class CpuBackend {
     const C lambda = static_cast<C>(weight_decay);
     run_pass(views, seed, step, terms, [&](unsigned) {
       // Each part caches its own block of rounding words.
-      return [&, cached_block = ~std::uint64_t{0}, words = std::array<std::uint32_t, 4>{}](
-                 std::uint64_t g0, T* x, const T* theta0, const C* ghat, int count,
-                 const SpanView<T>& v) mutable {
+      return [&, cached_block = ~std::uint64_t{0}, words = std::array<std::uint32_t, 4>{} ](
+          std::uint64_t g0, T * x, const T* theta0, const C* ghat, int count,
+          const SpanView<T>& v) mutable __attribute__((always_inline)) {
         const bool decay = v.weight_decay && weight_decay != 0.0;
         if constexpr (sgd && !is_low_precision_v<T>) {
           // Branch-free (vectorises): a zero step keeps theta0's bits.
@@ -422,6 +464,12 @@ class CpuBackend {
         return std::min(total, chunks * j / n * std::uint64_t{kChunkElements});
       };
       auto op = make_op(k);
+#if ZOOPT_CPU_DISPATCH
+      if (avx2_) {
+        for_each_element_avx2(views, at(k), at(k + 1), seed, step, terms, op);
+        return;
+      }
+#endif
       for_each_element(views, at(k), at(k + 1), seed, step, terms, op);
     };
     if (n == 1) {
@@ -439,10 +487,23 @@ class CpuBackend {
   // Terms with both coefficients zero are skipped; a single-term
   // displacement is exactly fl(c * z).
   // Only the elements at positions [begin, end) of the views' concatenation.
+#if ZOOPT_CPU_DISPATCH
+  // for_each_element with everything it inlines compiled for AVX2.
   template <class Op>
-  void for_each_element(std::span<const SpanView<T>> views, std::uint64_t begin,
-                        std::uint64_t end_position, std::uint64_t seed, std::uint64_t step,
-                        std::span<const Term> terms, Op& op) {
+  [[gnu::target("avx2")]] void for_each_element_avx2(std::span<const SpanView<T>> views,
+                                                     std::uint64_t begin, std::uint64_t end,
+                                                     std::uint64_t seed, std::uint64_t step,
+                                                     std::span<const Term> terms, Op& op) {
+    for_each_element(views, begin, end, seed, step, terms, op);
+  }
+#endif
+
+  template <class Op>
+  [[gnu::always_inline]] inline void for_each_element(std::span<const SpanView<T>> views,
+                                                      std::uint64_t begin,
+                                                      std::uint64_t end_position,
+                                                      std::uint64_t seed, std::uint64_t step,
+                                                      std::span<const Term> terms, Op& op) {
     constexpr std::uint64_t chunk_size = kChunkElements;
     C z[kChunkElements];
     C d_before[kChunkElements];
@@ -521,6 +582,7 @@ class CpuBackend {
   bool check_writes_ = false;
   std::vector<T> snapshot_;
   unsigned threads_ = 1;
+  bool avx2_ = false;
   Journal journal_;
   std::vector<Journal> parts_;  // one new journal per part of a move pass
   detail::PassThreadsSlot pool_;

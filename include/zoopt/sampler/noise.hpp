@@ -57,8 +57,11 @@ inline constexpr int kChunkElements = 4 * kChunkBlocks;
 /// The noise of elements 4*first_block .. 4*first_block + 4*Blocks - 1, the
 /// same values as noise_block, generated a chunk at a time so that the
 /// Philox rounds and the sampler vectorise.
+// Always inlined, so that a caller compiled for a wider instruction set
+// (CpuBackend's AVX2 pass loop) vectorises it with that set.
 template <class Sampler, class C, int Blocks = kChunkBlocks>
-inline void noise_chunk(const NoiseKey& key, std::uint64_t first_block, C (&z)[4 * Blocks]) {
+[[gnu::always_inline]] inline void noise_chunk(const NoiseKey& key, std::uint64_t first_block,
+                                               C (&z)[4 * Blocks]) {
   if constexpr (PackedSignSampler<Sampler>) {
     static_assert(Blocks % 32 == 0, "a chunk holds whole 128-element Philox blocks");
     // first_block is a multiple of Blocks (the passes' chunks are aligned).
