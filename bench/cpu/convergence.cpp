@@ -115,6 +115,11 @@ std::vector<Method> all_methods(bool smoke) {
                      {.lr = lr, .eps = p.eps, .directions = 1, .seed = seed});
                  return drive(opt, p, seed);
                }});
+  m.push_back({"mezo-packed", [](const Problem& p, double lr, std::uint64_t seed) {
+                 zoopt::MeZO<float, zoopt::PackedRademacherSampler> opt(
+                     {.lr = lr, .eps = p.eps, .directions = 1, .seed = seed});
+                 return drive(opt, p, seed);
+               }});
   // FZOO: N Rademacher directions around one base loss (N + 1 passes per
   // step). Its lr grid is the same base_lr * 2^k; averaging N directions
   // lets it use a larger k.
@@ -256,7 +261,8 @@ void usage(std::FILE* to) {
                "  --problems a,b     subset of: quad-ill, exp-sum-eps0.001, exp-sum-eps0.5,\n"
                "                     fmnist-logreg, fmnist-mlp (default: all; --smoke\n"
                "                     leaves out fmnist-mlp)\n"
-               "  --methods a,b      subset of: mezo, mezo-rademacher, fzoo-n4, fzoo-n8,\n"
+               "  --methods a,b      subset of: mezo, mezo-rademacher, mezo-packed, fzoo-n4,\n"
+               "                     fzoo-n8,\n"
                "                     fzoo-n16, fzoo-n8-normalized, mezo-momentum,\n"
                "                     mezo-adam, mezo-accelerated, fzoo-n4-momentum,\n"
                "                     kerzoo-published, kerzoo-linear,\n"
