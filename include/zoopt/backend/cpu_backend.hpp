@@ -376,9 +376,9 @@ class CpuBackend {
     const C lambda = static_cast<C>(weight_decay);
     run_pass(views, seed, step, terms, [&](unsigned) {
       // Each part caches its own block of rounding words.
-      return [&, cached_block = ~std::uint64_t{0}, words = std::array<std::uint32_t, 4>{} ](
-          std::uint64_t g0, T * x, const T* theta0, const C* ghat, int count,
-          const SpanView<T>& v) mutable __attribute__((always_inline)) {
+      return [&, cached_block = ~std::uint64_t{0}, words = std::array<std::uint32_t, 4>{}](
+                 std::uint64_t g0, T* x, const T* theta0, const C* ghat, int count,
+                 const SpanView<T>& v) mutable {
         const bool decay = v.weight_decay && weight_decay != 0.0;
         if constexpr (sgd && !is_low_precision_v<T>) {
           // Branch-free (vectorises): a zero step keeps theta0's bits.
@@ -480,13 +480,6 @@ class CpuBackend {
     return n;
   }
 
-  // Calls op(g, x, theta0, d_after, count, span) for consecutive pieces of
-  // at most one noise chunk, in order of global index: element g + k (k <
-  // count) lives at x[k], theta0[k] is read from the journal or rebuilt from
-  // x and the `before` displacement, and d_after[k] = sum after_t * s * z_t.
-  // Terms with both coefficients zero are skipped; a single-term
-  // displacement is exactly fl(c * z).
-  // Only the elements at positions [begin, end) of the views' concatenation.
 #if ZOOPT_CPU_DISPATCH
   // for_each_element with everything it inlines compiled for AVX2.
   template <class Op>
@@ -498,6 +491,13 @@ class CpuBackend {
   }
 #endif
 
+  // Calls op(g, x, theta0, d_after, count, span) for consecutive pieces of
+  // at most one noise chunk, in order of global index: element g + k (k <
+  // count) lives at x[k], theta0[k] is read from the journal or rebuilt from
+  // x and the `before` displacement, and d_after[k] = sum after_t * s * z_t.
+  // Terms with both coefficients zero are skipped; a single-term
+  // displacement is exactly fl(c * z).
+  // Only the elements at positions [begin, end) of the views' concatenation.
   template <class Op>
   [[gnu::always_inline]] inline void for_each_element(std::span<const SpanView<T>> views,
                                                       std::uint64_t begin,
