@@ -111,7 +111,7 @@ using KerZOOPublished =
 /// code's choices are not reproduced: it draws one r per tensor (here one
 /// per direction; at a = 1 both give the same estimator variance) and clips
 /// each tensor's estimate to norm 4e5 (here no clip; it only acts on
-/// estimates of norm above 4e5). bench/RESULTS.md §3 compares it with MeZO.
+/// estimates of norm above 4e5). bench/RESULTS.md §3b compares it with MeZO.
 template <class T, class Sampler = GaussianSampler>
 typename KerZOOPublished<T, Sampler>::Params kerzoo_published(double lr = 1e-6,
                                                               std::uint64_t seed = 0) {
