@@ -36,11 +36,19 @@ struct ForwardDifference {
   }
 };
 
+/// What an estimator provides: a static `name` (logs and checkpoints),
+/// `evaluates_base` (whether L(x) is evaluated once per step and shared),
+/// `points_per_direction` (1 with a shared base, 2 without: the points
+/// x + h u and x - h u) and `projected(loss_a, loss_b, eps)`, where loss_b is
+/// the base loss or the loss at x - h u.
 template <class E>
 concept DifferenceEstimator = requires(double a, double b, double e) {
+  { E::name } -> std::convertible_to<const char*>;
   { E::projected(a, b, e) } -> std::convertible_to<double>;
   { E::evaluates_base } -> std::convertible_to<bool>;
-};
+  { E::points_per_direction } -> std::convertible_to<int>;
+}
+&&(E::points_per_direction == (E::evaluates_base ? 1 : 2));
 
 }  // namespace zoopt
 

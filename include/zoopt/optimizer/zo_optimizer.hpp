@@ -35,6 +35,7 @@
 #include "zoopt/core/error.hpp"
 #include "zoopt/core/storage.hpp"
 #include "zoopt/core/warning.hpp"
+#include "zoopt/estimator/difference.hpp"
 #include "zoopt/optimizer/step_engine.hpp"
 #include "zoopt/optimizer/step_exchange.hpp"
 #include "zoopt/params/parameter_set.hpp"
@@ -62,6 +63,10 @@ class ZerothOrderOptimizer {
           std::is_same_v<typename Backend::sampler_type, Sampler>,
       "zoopt: the backend's sampler differs from the optimizer's Sampler; "
       "use Backend = CpuBackend<T, Sampler> with the same Sampler");
+  static_assert(DifferenceEstimator<Estimator>,
+                "zoopt: Estimator is not a difference estimator: it needs a static name, "
+                "evaluates_base, points_per_direction (1 with a shared base loss, else 2) and "
+                "projected(loss_a, loss_b, eps) (see zoopt/estimator/difference.hpp)");
   static_assert(UpdateRule<Update>,
                 "zoopt: Update is not an update rule: it needs state_size, name(), "
                 "check(where), init(theta0, s) and at<C>(k)(theta0, g, eta, s) "
