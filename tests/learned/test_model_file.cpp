@@ -88,8 +88,9 @@ TEST_CASE("learned: model file round trip is bit-exact", "[learned][file]") {
   const std::string again = temp_file("roundtrip2");
   r.save(again);
   CHECK(read_bytes(path) == read_bytes(again));
-  // Size: header 28 + per block (4 + name + 8 + 8 + 8 + 449*8) + hash 8.
-  CHECK(read_bytes(path).size() == 28 + 3 * (28 + 449 * 8) + (1 + 1 + 3) + 8);
+  // Size: magic, version, body_len 20 + shape and count 16 + per block
+  // (2 + name + 8 + 8 + 8 + 449*8) + CRC 4.
+  CHECK(read_bytes(path).size() == 20 + 16 + 3 * (26 + 449 * 8) + (1 + 1 + 3) + 4);
   fs::remove(path);
   fs::remove(again);
 }
@@ -169,9 +170,10 @@ TEST_CASE("learned: invalid model files are clear errors", "[learned][file]") {
   }
   SECTION("unsupported version") {
     std::vector<unsigned char> b = good;
-    b[8] = 2;  // version is the u32 after the magic
+    b[8] = 3;  // version is the u32 after the magic
     write_bytes(bad, b);
-    CHECK_THAT(error_of([&] { (void)PerturbationModel::load(bad); }), Catch::Contains("version 2"));
+    CHECK_THAT(error_of([&] { (void)PerturbationModel::load(bad); }),
+               Catch::Contains("unsupported format version 3 (this zoopt reads 1 to 2)"));
   }
   SECTION("truncated anywhere") {
     for (const std::size_t n : {std::size_t{0}, std::size_t{5}, std::size_t{20}, std::size_t{40},
@@ -188,7 +190,8 @@ TEST_CASE("learned: invalid model files are clear errors", "[learned][file]") {
     std::vector<unsigned char> b = good;
     b[good.size() / 2] ^= 0x10;
     write_bytes(bad, b);
-    CHECK_THAT(error_of([&] { (void)PerturbationModel::load(bad); }), Catch::Contains("checksum"));
+    CHECK_THAT(error_of([&] { (void)PerturbationModel::load(bad); }),
+               Catch::Contains("CRC mismatch"));
   }
   SECTION("bytes after the checksum") {
     std::vector<unsigned char> b = good;
@@ -197,8 +200,58 @@ TEST_CASE("learned: invalid model files are clear errors", "[learned][file]") {
     CHECK_THAT(error_of([&] { (void)PerturbationModel::load(bad); }),
                Catch::Contains("unexpected bytes"));
   }
+  SECTION("a model file is a FormatError like a log or a checkpoint") {
+    std::vector<unsigned char> b = good;
+    b[0] = 'X';
+    CHECK_THROWS_AS(PerturbationModel::deserialize(b), zoopt::FormatError);
+  }
   fs::remove(path);
   fs::remove(bad);
+}
+
+// tests/learned/data/model_v1.zopn was written by the version-1 writer (an
+// FNV-1a hash, no body length): block "layer.weight" (12 elements,
+// normaliser size 6, PertNN::unit() with b2 = 1.5) and "layer.bias" (3,
+// PertNN::unit()). Such files keep loading, and save again as version 2.
+TEST_CASE("learned: version-1 model files still load", "[learned][file]") {
+  const std::vector<unsigned char> v1 = read_bytes(ZOOPT_TEST_DATA "/model_v1.zopn");
+  REQUIRE(v1.size() == 7298);
+  const auto m = zoopt::PerturbationModel::deserialize(v1);
+  REQUIRE(m.size() == 2);
+  zoopt::PertNN weight = zoopt::PertNN::unit();
+  weight.b2 = 1.5;
+  std::array<double, zoopt::PertNN::parameter_count> want{}, got{};
+  weight.write_to(want);
+  m.block(0).net.write_to(got);
+  CHECK(m.block(0).name == "layer.weight");
+  CHECK(m.block(0).elements == 12);
+  CHECK(m.block(0).normaliser_size == 6.0);
+  CHECK(std::memcmp(want.data(), got.data(), sizeof want) == 0);
+  zoopt::PertNN::unit().write_to(want);
+  m.block(1).net.write_to(got);
+  CHECK(m.block(1).name == "layer.bias");
+  CHECK(m.block(1).elements == 3);
+  CHECK(std::memcmp(want.data(), got.data(), sizeof want) == 0);
+
+  // Saved again: version 2 (a CRC frame), the same model.
+  const auto v2 = m.serialize();
+  CHECK(v2[8] == 2);
+  // + body_len (8), u16 instead of u32 name lengths (-2 each), CRC-32 instead of
+  // the 64-bit hash (-4).
+  CHECK(v2.size() == v1.size() + 8 - 2 * 2 - 4);
+  CHECK(zoopt::PerturbationModel::deserialize(v2).serialize() == v2);
+
+  // Version 1's own checks: its hash, nothing after it, truncation.
+  auto flipped = v1;
+  flipped[v1.size() / 2] ^= 0x10;
+  CHECK_THROWS_WITH(zoopt::PerturbationModel::deserialize(flipped),
+                    Catch::Contains("checksum (FNV-1a) mismatch"));
+  auto longer = v1;
+  longer.push_back(0);
+  CHECK_THROWS_WITH(zoopt::PerturbationModel::deserialize(longer),
+                    Catch::Contains("unexpected bytes after the checksum"));
+  const std::vector<unsigned char> cut(v1.begin(), v1.end() - 9);
+  CHECK_THROWS_WITH(zoopt::PerturbationModel::deserialize(cut), Catch::Contains("truncated"));
 }
 
 TEST_CASE("learned: PerturbationModel rejects invalid blocks", "[learned][file]") {

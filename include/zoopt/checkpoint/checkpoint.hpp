@@ -45,10 +45,10 @@
 #include <vector>
 
 #include "zoopt/checkpoint/state.hpp"
+#include "zoopt/core/binary_io.hpp"
 #include "zoopt/core/error.hpp"
 #include "zoopt/core/storage.hpp"
 #include "zoopt/params/parameter_set.hpp"
-#include "zoopt/replay/detail/binary_io.hpp"
 #include "zoopt/replay/identity.hpp"
 
 namespace zoopt::checkpoint {
@@ -155,13 +155,7 @@ inline std::vector<unsigned char> serialize(const Contents& c) {
       body.raw(s.bits.data(), s.bits.size());
     }
   }
-  zoopt::detail::bin::Writer w;
-  w.raw(detail::magic, 8);
-  w.u32(format_version);
-  w.u64(body.size());
-  w.raw(body.bytes().data(), body.size());
-  w.u32(w.crc_from(0));
-  return std::move(w.bytes());
+  return zoopt::detail::bin::framed(detail::magic, format_version, body);
 }
 
 /// Parses a file image; throws FormatError if it is corrupt or truncated.
@@ -169,21 +163,8 @@ inline Contents deserialize(const std::vector<unsigned char>& bytes,
                             const std::string& source = "<memory>") {
   zoopt::detail::bin::Reader r(bytes, source, "checkpoint");
   r.header(detail::magic, "checkpoint", format_version);
-  const std::uint64_t body_len = r.u64("body_len");
-  if (body_len > r.remaining() || r.remaining() - body_len < 4) {
-    r.fail("truncated file: body_len says " + std::to_string(body_len) + " bytes plus a CRC, " +
-               std::to_string(r.remaining()) + " left",
-           12);
-  }
-  if (r.remaining() - body_len > 4) {
-    r.fail("unexpected bytes after the CRC", static_cast<std::size_t>(20 + body_len + 4));
-  }
+  const std::size_t crc_pos = r.framed_body();
   const std::size_t body_start = r.pos();
-  const std::size_t crc_pos = body_start + static_cast<std::size_t>(body_len);
-  const std::uint32_t crc = zoopt::detail::bin::crc32(r.at(0), crc_pos);
-  std::uint32_t stored = 0;
-  for (int k = 0; k < 4; ++k) stored |= static_cast<std::uint32_t>(*r.at(crc_pos + k)) << (8 * k);
-  if (crc != stored) r.fail("corrupt file: CRC mismatch", crc_pos);
   Contents c;
   c.optimizer = r.str("optimizer");
   c.sampler = r.str("sampler");
@@ -224,8 +205,8 @@ inline Contents deserialize(const std::vector<unsigned char>& bytes,
     }
   }
   if (r.pos() != crc_pos) {
-    r.fail("corrupt file: body_len says " + std::to_string(body_len) + " bytes, fields use " +
-               std::to_string(r.pos() - body_start),
+    r.fail("corrupt file: body_len says " + std::to_string(crc_pos - body_start) +
+               " bytes, fields use " + std::to_string(r.pos() - body_start),
            body_start);
   }
   return c;

@@ -5,17 +5,15 @@
 
 #include <algorithm>
 #include <array>
-#include <bit>
 #include <cmath>
 #include <cstdint>
-#include <fstream>
-#include <iterator>
 #include <span>
 #include <stdexcept>
 #include <string>
 #include <utility>
 #include <vector>
 
+#include "zoopt/core/binary_io.hpp"
 #include "zoopt/core/error.hpp"
 #include "zoopt/core/fp_contract.hpp"
 #include "zoopt/core/storage.hpp"
@@ -28,10 +26,11 @@ namespace zoopt {
 
 /// Thrown when a saved-model file cannot be opened, read or written, or is
 /// not a valid zoopt perturbation-model file (wrong magic, unsupported
-/// version, truncated, checksum mismatch, bad field).
-class ModelFileError : public StdError<std::runtime_error> {
+/// version, truncated, checksum mismatch, bad field). A FormatError, like
+/// the errors of update logs and checkpoints.
+class ModelFileError : public FormatError {
  public:
-  using StdError<std::runtime_error>::StdError;
+  using FormatError::FormatError;
 };
 
 /// The learned networks of a ZO Fine-tuner: one PertNN per block, in the
@@ -45,24 +44,28 @@ class ModelFileError : public StdError<std::runtime_error> {
 ///
 /// Memory: 449 doubles (3.5 KiB) per block plus its name.
 ///
-/// Saved-model file (all integers and doubles little-endian; version 1):
+/// Saved-model file (all integers and doubles little-endian; version 2),
+/// framed like a checkpoint (core/binary_io.hpp):
 ///
 ///     char[8]  magic "ZOOPTPNN"
-///     u32      version (1)
-///     u32      inputs per network (5)
-///     u32      hidden width (64)
-///     u64      block count B
-///     B times:
-///       u32    name length n (1 .. 4096)
-///       u8[n]  name (the span's name, no terminator)
-///       u64    element count of the span
-///       f64    normaliser size d_i
-///       u64    weight count (449)
-///       f64[449] weights: W1 row-major (64 x 5), b1 (64), w2 (64), b2
-///     u64      FNV-1a 64-bit hash of every preceding byte
+///     u32      version (2)
+///     u64      body length
+///     body:
+///       u32    inputs per network (5)
+///       u32    hidden width (64)
+///       u64    block count B
+///       B times:
+///         u16    name length n (1 .. 4096) and u8[n] name (no terminator)
+///         u64    element count of the span
+///         f64    normaliser size d_i
+///         u64    weight count (449)
+///         f64[449] weights: W1 row-major (64 x 5), b1 (64), w2 (64), b2
+///     u32      CRC-32 of every preceding byte
 ///
-/// Nothing may follow the hash. Doubles are stored as their bit patterns, so
-/// save() followed by load() is bit-exact.
+/// Nothing may follow the CRC. Doubles are stored as their bit patterns, so
+/// save() followed by load() is bit-exact. load() also reads version 1
+/// (no body length, u32 name lengths, a trailing FNV-1a 64-bit hash instead
+/// of the CRC), the files of earlier zoopt releases.
 class PerturbationModel {
  public:
   /// One block: the span it belongs to and its network.
@@ -74,7 +77,7 @@ class PerturbationModel {
   };
 
   static constexpr char magic[8] = {'Z', 'O', 'O', 'P', 'T', 'P', 'N', 'N'};
-  static constexpr std::uint32_t version = 1;
+  static constexpr std::uint32_t version = 2;
 
   PerturbationModel() = default;
 
@@ -222,34 +225,25 @@ class PerturbationModel {
   /// Writes the model to `path` (format above). Throws ModelFileError if the
   /// file cannot be written.
   void save(const std::string& path) const {
-    const std::vector<unsigned char> buf = serialize();
-    std::ofstream f(path, std::ios::binary | std::ios::trunc);
-    if (!f) throw ModelFileError("PerturbationModel::save: cannot open '" + path + "' for writing");
-    f.write(reinterpret_cast<const char*>(buf.data()), static_cast<std::streamsize>(buf.size()));
-    f.close();
-    if (!f) throw ModelFileError("PerturbationModel::save: writing '" + path + "' failed");
+    detail::bin::write_file<ModelFileError>(path, serialize(), kind);
   }
 
   /// The file image save() writes (format above).
   [[nodiscard]] std::vector<unsigned char> serialize() const {
-    std::vector<unsigned char> buf;
-    buf.insert(buf.end(), magic, magic + 8);
-    put_u32(buf, version);
-    put_u32(buf, PertNN::inputs);
-    put_u32(buf, PertNN::hidden);
-    put_u64(buf, blocks_.size());
+    detail::bin::Writer body;
+    body.u32(PertNN::inputs);
+    body.u32(PertNN::hidden);
+    body.u64(blocks_.size());
     std::array<double, PertNN::parameter_count> w{};
     for (const Block& b : blocks_) {
-      put_u32(buf, static_cast<std::uint32_t>(b.name.size()));
-      buf.insert(buf.end(), b.name.begin(), b.name.end());
-      put_u64(buf, b.elements);
-      put_f64(buf, b.normaliser_size);
-      put_u64(buf, PertNN::parameter_count);
+      body.str(b.name, "block name");
+      body.u64(b.elements);
+      body.f64(b.normaliser_size);
+      body.u64(PertNN::parameter_count);
       b.net.write_to(w);
-      for (const double v : w) put_f64(buf, v);
+      for (const double v : w) body.f64(v);
     }
-    put_u64(buf, fnv1a(buf));
-    return buf;
+    return detail::bin::framed(magic, version, body);
   }
 
   /// Parses a file image as load() does; `source` names it in messages.
@@ -263,12 +257,7 @@ class PerturbationModel {
   /// wrong (unreadable file, wrong magic, unsupported version, truncation,
   /// checksum mismatch, invalid field).
   static PerturbationModel load(const std::string& path) {
-    std::ifstream f(path, std::ios::binary);
-    if (!f) throw ModelFileError("PerturbationModel::load: cannot open '" + path + "'");
-    const std::vector<unsigned char> buf((std::istreambuf_iterator<char>(f)),
-                                         std::istreambuf_iterator<char>());
-    if (f.bad()) throw ModelFileError("PerturbationModel::load: reading '" + path + "' failed");
-    return parse(buf, path);
+    return parse(detail::bin::read_file<ModelFileError>(path, kind), path);
   }
 
   /// As load(path), then check_matches(params): a file whose blocks do not
@@ -300,132 +289,86 @@ class PerturbationModel {
     }
   }
 
-  static void put_u32(std::vector<unsigned char>& b, std::uint32_t v) {
-    for (int k = 0; k < 4; ++k) b.push_back(static_cast<unsigned char>(v >> (8 * k)));
-  }
-  static void put_u64(std::vector<unsigned char>& b, std::uint64_t v) {
-    for (int k = 0; k < 8; ++k) b.push_back(static_cast<unsigned char>(v >> (8 * k)));
-  }
-  static void put_f64(std::vector<unsigned char>& b, double v) {
-    put_u64(b, std::bit_cast<std::uint64_t>(v));
-  }
+  static constexpr const char* kind = "perturbation model";
+  using Reader = detail::bin::Reader<ModelFileError>;
+
   static std::uint64_t fnv1a(std::span<const unsigned char> bytes) {
-    std::uint64_t h = 0xcbf29ce484222325ull;
+    std::uint64_t h = 0xcbf29ce484222325ULL;
     for (const unsigned char c : bytes) {
       h ^= c;
-      h *= 0x100000001b3ull;
+      h *= 0x100000001b3ULL;
     }
     return h;
   }
 
-  class Reader {
-   public:
-    Reader(std::span<const unsigned char> b, const std::string& path) : b_(b), path_(path) {}
-    void need(std::size_t n, const std::string& what) const {
-      if (b_.size() - at_ < n) {
-        throw ModelFileError("PerturbationModel::load('" + path_ + "'): file truncated at byte " +
-                             std::to_string(b_.size()) + " while reading " + what);
-      }
-    }
-    std::uint64_t uint(int bytes, const std::string& what) {
-      need(static_cast<std::size_t>(bytes), what);
-      std::uint64_t v = 0;
-      for (int k = 0; k < bytes; ++k) v |= static_cast<std::uint64_t>(b_[at_ + k]) << (8 * k);
-      at_ += static_cast<std::size_t>(bytes);
-      return v;
-    }
-    double f64(const std::string& what) { return std::bit_cast<double>(uint(8, what)); }
-    std::string text(std::size_t n, const std::string& what) {
-      need(n, what);
-      std::string s(reinterpret_cast<const char*>(b_.data() + at_), n);
-      at_ += n;
-      return s;
-    }
-    [[nodiscard]] std::size_t at() const { return at_; }
-    [[nodiscard]] std::size_t left() const { return b_.size() - at_; }
-
-   private:
-    std::span<const unsigned char> b_;
-    std::string path_;
-    std::size_t at_ = 0;
-  };
-
   static PerturbationModel parse(std::span<const unsigned char> buf, const std::string& path) {
-    const std::string where = "PerturbationModel::load('" + path + "'): ";
-    Reader r(buf, path);
-    const std::string m = r.text(8, "the magic");
-    if (m != std::string(magic, 8)) {
-      throw ModelFileError(where + "not a zoopt perturbation-model file (bad magic)");
-    }
-    const auto ver = static_cast<std::uint32_t>(r.uint(4, "the version"));
-    if (ver != version) {
-      throw ModelFileError(where + "unsupported format version " + std::to_string(ver) +
-                           " (this zoopt reads version " + std::to_string(version) + ")");
-    }
-    const auto inputs = r.uint(4, "the input count");
-    const auto hidden = r.uint(4, "the hidden width");
+    Reader r(buf, path, kind);
+    const std::uint32_t ver = r.header(magic, kind, version, 1);
+    // Version 2 checks its frame and CRC before the fields; version 1
+    // reads its fields first, so that a short file is reported as
+    // truncated, then its hash.
+    const std::size_t body_end = ver >= 2 ? r.framed_body() : 0;
+    const auto inputs = r.u32("the input count");
+    const auto hidden = r.u32("the hidden width");
     if (inputs != PertNN::inputs || hidden != PertNN::hidden) {
-      throw ModelFileError(where + "network shape " + std::to_string(inputs) + " -> " +
-                           std::to_string(hidden) + " is not PertNN's 5 -> 64");
+      r.fail("network shape " + std::to_string(inputs) + " -> " + std::to_string(hidden) +
+                 " is not PertNN's 5 -> 64",
+             r.pos() - 8);
     }
-    const std::uint64_t count = r.uint(8, "the block count");
-    if (count == 0) throw ModelFileError(where + "block count is 0");
+    const std::uint64_t count = r.u64("the block count");
+    if (count == 0) r.fail("block count is 0", r.pos() - 8);
     PerturbationModel model;
     std::array<double, PertNN::parameter_count> w{};
     for (std::uint64_t i = 0; i < count; ++i) {
-      const std::string tag = "block " + std::to_string(i);
-      const auto len = r.uint(4, "the name length of " + tag);
-      if (len == 0 || len > max_name_length) {
-        throw ModelFileError(where + "invalid name length " + std::to_string(len) + " of " + tag);
+      const std::size_t at = r.pos();
+      std::string name;
+      if (ver >= 2) {
+        name = r.str("a block name");
+      } else {
+        const std::uint32_t len = r.u32("a block name length");
+        if (len <= max_name_length) {
+          name.resize(len);
+          r.raw(name.data(), len, "a block name");
+        }
       }
-      std::string name = r.text(len, "the name of " + tag);
-      const std::string btag = "block '" + name + "'";
-      const std::uint64_t elements = r.uint(8, "the element count of " + btag);
-      const double d = r.f64("the normaliser size of " + btag);
-      const std::uint64_t nw = r.uint(8, "the weight count of " + btag);
+      if (name.empty() || name.size() > max_name_length) {
+        r.fail("block " + std::to_string(i) + " has a name of invalid length", at);
+      }
+      const std::string tag = "block '" + name + "'";
+      const std::uint64_t elements = r.u64("a block's element count");
+      const double d = r.f64("a block's normaliser size");
+      const std::uint64_t nw = r.u64("a block's weight count");
       if (nw != PertNN::parameter_count) {
-        throw ModelFileError(where + btag + " has " + std::to_string(nw) + " weights, expected " +
-                             std::to_string(PertNN::parameter_count));
+        r.fail(tag + " has " + std::to_string(nw) + " weights, expected " +
+                   std::to_string(PertNN::parameter_count),
+               r.pos() - 8);
       }
-      const std::string wtag = "the weights of " + btag;
-      for (double& v : w) v = r.f64(wtag);
+      for (double& v : w) v = r.f64("a block's weights");
       PertNN net;
       net.read_from(w);
+      if (elements == 0) r.fail(tag + " has 0 elements", at);
+      if (!(std::isfinite(d) && d > 0.0)) r.fail(tag + " has an invalid normaliser size", at);
+      if (!net.finite()) r.fail(tag + " has a non-finite weight", at);
+      for (const Block& earlier : model.blocks_) {
+        if (earlier.name == name) r.fail(tag + " appears twice", at);
+      }
       model.blocks_.push_back(Block{std::move(name), elements, d, net});
     }
-    // Structure first (so that a short file is reported as truncated), then
-    // the hash over everything before it (so that flipped bits are caught).
-    r.uint(8, "the checksum");
-    if (r.left() != 0) {
-      throw ModelFileError(where + std::to_string(r.left()) +
-                           " unexpected bytes after the checksum");
-    }
-    if (!fnv_ok(buf)) {
-      throw ModelFileError(where + "checksum mismatch: the file is corrupt");
-    }
-    for (std::size_t i = 0; i < model.blocks_.size(); ++i) {
-      const Block& b = model.blocks_[i];
-      const std::string btag = "block '" + b.name + "'";
-      if (b.elements == 0) throw ModelFileError(where + btag + " has 0 elements");
-      if (!(std::isfinite(b.normaliser_size) && b.normaliser_size > 0.0)) {
-        throw ModelFileError(where + btag + " has an invalid normaliser size");
+    if (ver >= 2) {
+      if (r.pos() != body_end) {
+        r.fail("corrupt file: body_len says " + std::to_string(body_end - 20) +
+                   " bytes, fields use " + std::to_string(r.pos() - 20),
+               20);
       }
-      if (!b.net.finite()) throw ModelFileError(where + btag + " has a non-finite weight");
-      for (std::size_t j = 0; j < i; ++j) {
-        if (model.blocks_[j].name == b.name) throw ModelFileError(where + btag + " appears twice");
-      }
+      return model;
+    }
+    const std::size_t hash_at = r.pos();
+    const std::uint64_t stored = r.u64("the checksum");
+    if (r.remaining() != 0) r.fail("unexpected bytes after the checksum", r.pos());
+    if (fnv1a(buf.first(hash_at)) != stored) {
+      r.fail("corrupt file: checksum (FNV-1a) mismatch", hash_at);
     }
     return model;
-  }
-
-  static bool fnv_ok(std::span<const unsigned char> buf) {
-    if (buf.size() < 8) return false;
-    std::uint64_t stored = 0;
-    for (int k = 0; k < 8; ++k) {
-      stored |= static_cast<std::uint64_t>(buf[buf.size() - 8 + static_cast<std::size_t>(k)])
-                << (8 * k);
-    }
-    return fnv1a(buf.first(buf.size() - 8)) == stored;
   }
 
   std::vector<Block> blocks_;

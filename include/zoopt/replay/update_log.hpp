@@ -67,7 +67,7 @@
 #include "zoopt/core/error.hpp"
 #include "zoopt/core/storage.hpp"
 #include "zoopt/params/parameter_set.hpp"
-#include "zoopt/replay/detail/binary_io.hpp"
+#include "zoopt/core/binary_io.hpp"
 #include "zoopt/replay/identity.hpp"
 
 namespace zoopt {

@@ -1,5 +1,6 @@
-// Little-endian byte encoding, CRC-32 and file helpers shared by the update
-// log and checkpoint formats.
+// Little-endian byte encoding, CRC-32, the header check and file helpers
+// shared by zoopt's three file formats: update logs, checkpoints and learned
+// perturbation models.
 #pragma once
 
 #include <array>
@@ -9,18 +10,21 @@
 #include <fstream>
 #include <ios>
 #include <iterator>
+#include <span>
 #include <stdexcept>
 #include <string>
 #include <string_view>
+#include <type_traits>
+#include <utility>
 #include <vector>
 
 #include "zoopt/core/error.hpp"
 
 namespace zoopt {
 
-/// Thrown when an update log or checkpoint file is corrupt, truncated, of an
-/// unknown version, or cannot be read or written. The message names the file
-/// (or "<stream>"), the byte offset and the field.
+/// Thrown when a zoopt file (update log, checkpoint, learned model) is
+/// corrupt, truncated, of an unknown version, or cannot be read or written.
+/// The message names the file (or "<memory>"), the byte offset and the field.
 class FormatError : public StdError<std::runtime_error> {
  public:
   using StdError<std::runtime_error>::StdError;
@@ -84,9 +88,13 @@ class Writer {
 
 /// Reads little-endian values from a byte buffer; every read names its field
 /// so a short buffer gives "truncated at byte N while reading <field>".
+/// Errors are thrown as E (a FormatError or a type derived from it).
+template <class E = FormatError>
 class Reader {
+  static_assert(std::is_base_of_v<FormatError, E>, "zoopt: Reader errors derive from FormatError");
+
  public:
-  Reader(const std::vector<unsigned char>& buf, std::string source, const char* kind)
+  Reader(std::span<const unsigned char> buf, std::string source, const char* kind)
       : buf_(buf), source_(std::move(source)), kind_(kind) {}
 
   [[nodiscard]] std::size_t pos() const noexcept { return pos_; }
@@ -110,10 +118,12 @@ class Reader {
     pos_ += n;
     return s;
   }
-  /// Throws FormatError "<kind> '<source>': <what> (at byte <offset>)".
   /// Reads and checks the 8-byte magic and the u32 format version that
-  /// every zoopt file starts with (`name` is the file kind in the message).
-  void header(const char* magic, const char* name, std::uint32_t version) {
+  /// every zoopt file starts with (`name` is the file kind in the message);
+  /// versions oldest..newest are accepted. Returns the version.
+  std::uint32_t header(const char* magic, const char* name, std::uint32_t newest,
+                       std::uint32_t oldest = 0) {
+    if (oldest == 0) oldest = newest;
     char m[8];
     raw(m, 8, "magic");
     if (std::memcmp(m, magic, 8) != 0) {
@@ -122,15 +132,42 @@ class Reader {
            0);
     }
     const std::uint32_t v = u32("version");
-    if (v != version) {
+    if (v < oldest || v > newest) {
       fail("unsupported format version " + std::to_string(v) + " (this zoopt reads " +
-               std::to_string(version) + ")",
+               (oldest == newest ? std::to_string(newest)
+                                 : std::to_string(oldest) + " to " + std::to_string(newest)) +
+               ")",
            8);
     }
+    return v;
   }
+  /// For a framed file (see framed()), after header(): reads the u64 body
+  /// length and checks that exactly the body and its CRC-32 follow and that
+  /// the CRC matches, before anything in the body is parsed. Returns the
+  /// offset where the body ends (the CRC's offset).
+  std::size_t framed_body() {
+    const std::size_t length_at = pos_;
+    const std::uint64_t body_len = u64("body_len");
+    if (body_len > remaining() || remaining() - body_len < 4) {
+      fail("truncated file: body_len says " + std::to_string(body_len) + " bytes plus a CRC, " +
+               std::to_string(remaining()) + " left",
+           length_at);
+    }
+    if (remaining() - body_len > 4) {
+      fail("unexpected bytes after the CRC", static_cast<std::size_t>(pos_ + body_len + 4));
+    }
+    const std::size_t crc_pos = pos_ + static_cast<std::size_t>(body_len);
+    std::uint32_t stored = 0;
+    for (std::size_t k = 0; k < 4; ++k) {
+      stored |= static_cast<std::uint32_t>(buf_[crc_pos + k]) << (8 * k);
+    }
+    if (crc32(buf_.data(), crc_pos) != stored) fail("corrupt file: CRC mismatch", crc_pos);
+    return crc_pos;
+  }
+  /// Throws E "zoopt: <kind> '<source>': <what> (at byte <offset>)".
   [[noreturn]] void fail(const std::string& what, std::size_t offset) const {
-    throw FormatError(std::string("zoopt: ") + kind_ + " '" + source_ + "': " + what +
-                      " (at byte " + std::to_string(offset) + ")");
+    throw E(std::string("zoopt: ") + kind_ + " '" + source_ + "': " + what + " (at byte " +
+            std::to_string(offset) + ")");
   }
   void need(std::size_t n, const char* field) const {
     if (remaining() < n) {
@@ -150,33 +187,45 @@ class Reader {
     pos_ += sizeof(U);
     return v;
   }
-  const std::vector<unsigned char>& buf_;
+  std::span<const unsigned char> buf_;
   std::string source_;
   const char* kind_;
   std::size_t pos_ = 0;
 };
 
-/// Whole file into memory; FormatError if it cannot be opened or read.
-inline std::vector<unsigned char> read_file(const std::string& path, const char* kind) {
+/// The frame of checkpoint and learned-model files: 8-byte magic, u32
+/// version, u64 body length, the body, and the CRC-32 of every byte before
+/// it (Reader::framed_body checks it).
+inline std::vector<unsigned char> framed(const char* magic, std::uint32_t version, Writer& body) {
+  Writer w;
+  w.raw(magic, 8);
+  w.u32(version);
+  w.u64(body.size());
+  w.raw(body.bytes().data(), body.size());
+  w.u32(w.crc_from(0));
+  return std::move(w.bytes());
+}
+
+/// Whole file into memory; E if it cannot be opened or read.
+template <class E = FormatError>
+std::vector<unsigned char> read_file(const std::string& path, const char* kind) {
   std::ifstream in(path, std::ios::binary);
-  if (!in)
-    throw FormatError(std::string("zoopt: ") + kind + " '" + path + "': cannot open for reading");
+  if (!in) throw E(std::string("zoopt: ") + kind + " '" + path + "': cannot open for reading");
   std::vector<unsigned char> bytes((std::istreambuf_iterator<char>(in)),
                                    std::istreambuf_iterator<char>());
-  if (in.bad()) throw FormatError(std::string("zoopt: ") + kind + " '" + path + "': read error");
+  if (in.bad()) throw E(std::string("zoopt: ") + kind + " '" + path + "': read error");
   return bytes;
 }
 
-/// Writes the buffer to `path` (truncating); FormatError on failure.
-inline void write_file(const std::string& path, const std::vector<unsigned char>& bytes,
-                       const char* kind) {
+/// Writes the buffer to `path` (truncating); E on failure.
+template <class E = FormatError>
+void write_file(const std::string& path, std::span<const unsigned char> bytes, const char* kind) {
   std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  if (!out)
-    throw FormatError(std::string("zoopt: ") + kind + " '" + path + "': cannot open for writing");
+  if (!out) throw E(std::string("zoopt: ") + kind + " '" + path + "': cannot open for writing");
   out.write(reinterpret_cast<const char*>(bytes.data()),
             static_cast<std::streamsize>(bytes.size()));
   out.flush();
-  if (!out) throw FormatError(std::string("zoopt: ") + kind + " '" + path + "': write error");
+  if (!out) throw E(std::string("zoopt: ") + kind + " '" + path + "': write error");
 }
 
 }  // namespace detail::bin
