@@ -48,6 +48,14 @@ struct clock_type {
 
 double seconds_since(double t0) { return clock_type::now() - t0; }
 
+/// Wall time in seconds, with clock_type's interface.
+struct wall_clock {
+  static double now() {
+    return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch())
+        .count();
+  }
+};
+
 constexpr std::uint64_t kSeed = 20240607;
 constexpr double kEps = 1e-3;
 const zoopt::CpuBackendOptions kOneThread{.threads = 1};
@@ -216,12 +224,18 @@ void torch_perturb(torch::Tensor& p, at::Generator& gen, std::uint64_t seed, dou
 }
 
 /// zoopt's Gaussian pass vs memcpy vs libtorch's normal_ + add_ on the same
-/// parameters. range(1): libtorch intra-op threads; range(2): 1 = reuse one
-/// preallocated temporary (kinder to libtorch than the reference, which
-/// allocates z for every tensor and pass).
-void BM_TorchPass(benchmark::State& state) {
+/// parameters. range(1): threads on both sides (CpuBackendOptions::threads
+/// and libtorch's intra-op threads); range(2): 1 = reuse one preallocated
+/// temporary (kinder to libtorch than the reference, which allocates z for
+/// every tensor and pass). Clock: the calling thread's CPU time
+/// (BM_TorchPass, one thread) or wall time (BM_TorchPassThreads, which
+/// needs an otherwise idle machine with range(1) cores: thread CPU time
+/// would miss the helper threads).
+template <class Clock>
+void torch_pass(benchmark::State& state) {
   const std::size_t n = std::size_t{1} << state.range(0);
-  torch::set_num_threads(static_cast<int>(state.range(1)));
+  const auto threads = static_cast<unsigned>(state.range(1));
+  torch::set_num_threads(static_cast<int>(threads));
   const bool reuse = state.range(2) != 0;
   std::vector<float> params = make_params(n);
   std::vector<float> copy(n, 0.0f);
@@ -229,30 +243,36 @@ void BM_TorchPass(benchmark::State& state) {
                                      torch::TensorOptions().dtype(torch::kFloat32));
   torch::Tensor buffer = reuse ? torch::empty_like(p) : torch::Tensor();
   at::Generator gen = at::make_generator<at::CPUGeneratorImpl>(kSeed);
-  zoopt::CpuBackend<float, zoopt::GaussianSampler> backend(kOneThread);
+  zoopt::CpuBackend<float, zoopt::GaussianSampler> backend(
+      zoopt::CpuBackendOptions{.threads = threads});
   const std::array<zoopt::SpanView<float>, 1> views = {zoopt::SpanView<float>{params.data(), n}};
   const zoopt::Term first{0, 0.0, kEps};
   backend.move(views, kSeed, 0, std::span<const zoopt::Term>(&first, 1));
   double sign = 1.0;
   Clocks c;
   for (auto _ : state) {
-    c.memcpy += time_memcpy(copy, params);
+    auto t0 = Clock::now();
+    std::memcpy(copy.data(), params.data(), n * sizeof(float));
+    benchmark::ClobberMemory();
+    c.memcpy += Clock::now() - t0;
     const zoopt::Term t{0, sign * kEps, -sign * kEps};
-    auto t0 = clock_type::now();
+    t0 = Clock::now();
     backend.move(views, kSeed, 0, std::span<const zoopt::Term>(&t, 1));
     benchmark::ClobberMemory();
-    const double dt = seconds_since(t0);
+    const double dt = Clock::now() - t0;
     c.zoopt += dt;
     state.SetIterationTime(dt);
-    t0 = clock_type::now();
+    t0 = Clock::now();
     torch_perturb(p, gen, kSeed, -2.0 * sign * kEps, reuse ? &buffer : nullptr);
     benchmark::ClobberMemory();
-    c.torch += seconds_since(t0);
+    c.torch += Clock::now() - t0;
     sign = -sign;
   }
   report(state, c, n * sizeof(float));
   torch::set_num_threads(1);
 }
+void BM_TorchPass(benchmark::State& state) { torch_pass<clock_type>(state); }
+void BM_TorchPassThreads(benchmark::State& state) { torch_pass<wall_clock>(state); }
 
 /// A whole MeZO step both ways. libtorch follows the reference: z is
 /// regenerated from the same seed four times (+eps, -2 eps, +eps restore,
@@ -338,6 +358,13 @@ void torch_sizes(benchmark::internal::Benchmark* b) {
   b->ArgNames({"log2n", "threads", "reuse"})->UseManualTime()->Unit(benchmark::kMillisecond);
 }
 BENCHMARK(BM_TorchPass)->Apply(torch_sizes);
+void torch_thread_counts(benchmark::internal::Benchmark* b) {
+  for (int threads : {1, 2}) {
+    for (int reuse : {0, 1}) b->Args({24, threads, reuse});
+  }
+  b->ArgNames({"log2n", "threads", "reuse"})->UseManualTime()->Unit(benchmark::kMillisecond);
+}
+BENCHMARK(BM_TorchPassThreads)->Apply(torch_thread_counts);
 BENCHMARK(BM_TorchStep)->Apply(torch_sizes);
 #endif
 

@@ -9,9 +9,9 @@
 //   E[z] = 0,  E[z^2] = 1,  E[z^4] = 4 (Gaussian: 3, Rademacher: 1),
 // so its estimate has more variance than either built-in sampler; what a
 // sparse law buys is a direction that moves only a quarter of the
-// parameters. Nothing in zoopt/ changes: the sampler is named once in the
-// optimizer's type and once in replay<>(), and its `name` goes into logs and
-// checkpoints.
+// parameters. Nothing in zoopt/ changes: the sampler is named in the
+// optimizer's type (which requires its backend to draw with the same one)
+// and in replay<>(), and its `name` goes into logs and checkpoints.
 #include <zoopt/kerzoo.hpp>
 
 #include <cmath>
