@@ -27,6 +27,11 @@
 //   * when the chosen lr lies on an edge of the grid, the grid is widened by
 //     two points on that side, and downwards when every lr missed (up to
 //     k = -8..8).
+//   * methods with a decaying schedule (*-cosine: warm-up over 5% of a
+//     horizon H, cosine decay to 0 at H) also tune H, on the tuning seeds
+//     only: the method at constant lr is tuned first (median steps S), then
+//     the lr for each H in {S/2, S, 2S}, runs cut at H; the best (H, lr)
+//     pair is evaluated.
 //
 // Usage: zoopt_convergence [--seeds N] [--tune-seeds N] [--problems a,b,...]
 //                          [--methods a,b,...] [--out DIR] [--data DIR]
@@ -63,11 +68,25 @@ using namespace suite;
 /// A method of the suite: builds an optimizer for (lr, eps, seed) and runs
 /// it on a problem.
 struct Method {
+  using Result = std::pair<double, std::uint64_t>;
   std::string name;
   /// Returns steps to target (kInf if not reached) and forward passes used.
-  std::function<std::pair<double, std::uint64_t>(const Problem&, double lr, std::uint64_t seed)>
-      run;
+  std::function<Result(const Problem&, double lr, std::uint64_t seed)> run;
+  /// Set for a method with a decaying schedule over `horizon` steps (run is
+  /// then unused): the suite tunes the horizon with the lr (see main()).
+  std::function<Result(const Problem&, double lr, std::uint64_t seed, std::size_t horizon)>
+      run_scheduled;
 };
+
+/// The decaying schedule of the suite's scheduled methods: a linear warm-up
+/// over the first 5% of the horizon, then a cosine decay to 0 at the horizon
+/// (the usual fine-tuning schedule).
+/// Horizon 0: constant (the run that sets the horizons to try).
+zoopt::LrSchedule cosine(std::size_t horizon) {
+  if (horizon == 0) return zoopt::LrSchedule::constant();
+  const std::size_t h = std::max<std::size_t>(horizon, 20);
+  return zoopt::LrSchedule::warmup_cosine(h / 20, h, 0.0);
+}
 
 /// Runs `opt` on `problem` until the target, max_steps or divergence.
 template <class Opt>
@@ -165,6 +184,34 @@ std::vector<Method> all_methods(bool smoke) {
              opt({.lr = lr, .eps = p.eps, .directions = 4, .seed = seed});
          return drive(opt, p, seed);
        }});
+  // Cosine-decay variants (schedule above): MeZO, FZOO N = 4, and FZOO's
+  // sigma-normalised step, whose step length otherwise never shrinks.
+  m.push_back({"mezo-cosine", nullptr,
+               [](const Problem& p, double lr, std::uint64_t seed, std::size_t horizon) {
+                 zoopt::MeZO<float>::Params q;
+                 q.lr = lr;
+                 q.eps = p.eps;
+                 q.seed = seed;
+                 q.schedule = cosine(horizon);
+                 zoopt::MeZO<float> opt(q);
+                 return drive(opt, p, seed);
+               }});
+  for (const bool normalize : {false, true}) {
+    const std::uint32_t n = normalize ? 8 : 4;
+    m.push_back(
+        {"fzoo-n" + std::to_string(n) + (normalize ? "-normalized" : "") + "-cosine", nullptr,
+         [n, normalize](const Problem& p, double lr, std::uint64_t seed, std::size_t horizon) {
+           zoopt::FZOO<float>::Params q;
+           q.lr = lr;
+           q.eps = p.eps;
+           q.directions = n;
+           q.seed = seed;
+           q.normalize = normalize;
+           q.schedule = cosine(horizon);
+           zoopt::FZOO<float> opt(q);
+           return drive(opt, p, seed);
+         }});
+  }
   // The public KerZOO code's settings (kerzoo_published: C = 4, K(a_t rho)
   // with a_t = max(1 - t/4000, 1e-4), acceleration); its lr factor falls to
   // ~0 at step 4000 by design.
@@ -265,6 +312,7 @@ void usage(std::FILE* to) {
                "                     fzoo-n8,\n"
                "                     fzoo-n16, fzoo-n8-normalized, mezo-momentum,\n"
                "                     mezo-adam, mezo-accelerated, fzoo-n4-momentum,\n"
+               "                     mezo-cosine, fzoo-n4-cosine, fzoo-n8-normalized-cosine,\n"
                "                     kerzoo-published, kerzoo-linear,\n"
                "                     kerzoo-cubic, kerzoo-quintic, zo-finetuner (default: all)\n"
                "  --out DIR          write runs.csv and summary.md there (default: no files)\n"
@@ -400,63 +448,105 @@ int main(int argc, char** argv) {
     std::fflush(stdout);
     double mezo_passes = kInf;  // MeZO's median on this problem (it runs first)
     for (const Method& m : methods) {
-      // Tuning: centre first, then outwards, so the cut-off bites early;
-      // widened while the best lr sits on an edge.
-      double best_median = kInf;
-      int best_k = grid.back();
-      std::vector<int> tried;
-      auto tune = [&](int k) {
-        tried.push_back(k);
-        const double lr = p.base_lr * std::ldexp(1.0, k);
-        std::vector<double> steps;
-        Problem capped = p;
-        if (std::isfinite(best_median)) {
-          capped.max_steps = std::min(p.max_steps, static_cast<std::size_t>(best_median));
-        }
-        for (std::size_t s = 0; s < tune_seeds; ++s) {
-          const auto [st, fp] = m.run(capped, lr, 1001 + s);
-          steps.push_back(st);
-          if (runs_csv) {
-            runs_csv << p.name << ',' << m.name << ",tune," << lr << ',' << 1001 + s << ','
-                     << fmt_steps(st) << ',' << fp << '\n';
+      using RunAt = std::function<Method::Result(const Problem&, double, std::uint64_t)>;
+      // Tunes the lr of `run` on the tuning seeds: centre first, then
+      // outwards, so the cut-off bites early; widened while the best lr sits
+      // on an edge. Returns (grid k, median steps) of the best.
+      auto tune_lr = [&](const RunAt& run, const Problem& problem, const std::string& tag) {
+        double best_median = kInf;
+        int best_k = grid.back();
+        std::vector<int> tried;
+        auto tune = [&](int k) {
+          tried.push_back(k);
+          const double lr = problem.base_lr * std::ldexp(1.0, k);
+          std::vector<double> steps;
+          Problem capped = problem;
+          if (std::isfinite(best_median)) {
+            capped.max_steps = std::min(problem.max_steps, static_cast<std::size_t>(best_median));
+          }
+          for (std::size_t s = 0; s < tune_seeds; ++s) {
+            const auto [st, fp] = run(capped, lr, 1001 + s);
+            steps.push_back(st);
+            if (runs_csv) {
+              runs_csv << problem.name << ',' << m.name << tag << ",tune," << lr << ',' << 1001 + s
+                       << ',' << fmt_steps(st) << ',' << fp << '\n';
+            }
+          }
+          const double med = quantile(steps, 0.5);
+          if (med < best_median || (med == best_median && k < best_k)) {
+            best_median = med;
+            best_k = k;
+          }
+        };
+        std::vector<int> order = grid;
+        std::stable_sort(order.begin(), order.end(),
+                         [](int a, int b) { return std::abs(a) < std::abs(b); });
+        for (const int k : order) tune(k);
+        while (!smoke) {
+          const int lo = *std::min_element(tried.begin(), tried.end());
+          const int hi = *std::max_element(tried.begin(), tried.end());
+          if (!std::isfinite(best_median)) {  // every lr missed: look lower
+            if (lo <= -8) break;
+            tune(lo - 1);
+            tune(lo - 2);
+          } else if (std::abs(best_k) >= 8) {
+            break;
+          } else if (best_k == hi) {
+            tune(hi + 1);
+            tune(hi + 2);
+          } else if (best_k == lo) {
+            tune(lo - 1);
+            tune(lo - 2);
+          } else {
+            break;
           }
         }
-        const double med = quantile(steps, 0.5);
-        if (med < best_median || (med == best_median && k < best_k)) {
-          best_median = med;
-          best_k = k;
-        }
+        return std::pair<int, double>{best_k, best_median};
       };
-      std::vector<int> order = grid;
-      std::stable_sort(order.begin(), order.end(),
-                       [](int a, int b) { return std::abs(a) < std::abs(b); });
-      for (const int k : order) tune(k);
-      while (!smoke) {
-        const int lo = *std::min_element(tried.begin(), tried.end());
-        const int hi = *std::max_element(tried.begin(), tried.end());
-        if (!std::isfinite(best_median)) {  // every lr missed: look lower
-          if (lo <= -8) break;
-          tune(lo - 1);
-          tune(lo - 2);
-        } else if (std::abs(best_k) >= 8) {
-          break;
-        } else if (best_k == hi) {
-          tune(hi + 1);
-          tune(hi + 2);
-        } else if (best_k == lo) {
-          tune(lo - 1);
-          tune(lo - 2);
-        } else {
-          break;
+      // A scheduled method tunes its horizon H with the lr, from the tuning
+      // seeds only: H = S/2, S and 2S with S the median steps of the same
+      // method at constant lr (its own tuned best; the step budget if that
+      // misses), each with its own lr tuning and the run cut at H (the lr
+      // is 0 from there on); the best (H, lr) by median steps wins.
+      RunAt run = m.run;
+      std::size_t horizon = 0;
+      int best_k = 0;
+      if (m.run_scheduled) {
+        const auto at = [&](std::size_t h) -> RunAt {
+          return [&m, h](const Problem& q, double lr, std::uint64_t seed) {
+            return m.run_scheduled(q, lr, seed, h);
+          };
+        };
+        const auto [k0, s0] = tune_lr(at(0), p, "@constant");
+        const double reference = std::isfinite(s0) ? s0 : static_cast<double>(p.max_steps) / 2.0;
+        double best_median = kInf;
+        for (const double factor : {0.5, 1.0, 2.0}) {
+          const auto h = static_cast<std::size_t>(std::ceil(factor * reference));
+          Problem capped = p;
+          capped.max_steps = std::min(p.max_steps, h);
+          const auto [k, med] = tune_lr(at(h), capped, "@" + std::to_string(h));
+          if (med < best_median) {
+            best_median = med;
+            best_k = k;
+            horizon = h;
+          }
         }
+        if (horizon == 0) horizon = static_cast<std::size_t>(reference);
+        run = at(horizon);
+        std::printf("#   %s: horizon %zu steps (constant-lr median %s)\n", m.name.c_str(), horizon,
+                    fmt_steps(s0).c_str());
+      } else {
+        best_k = tune_lr(run, p, "").first;
       }
+      Problem evaluated = p;
+      if (horizon > 0) evaluated.max_steps = std::min(p.max_steps, horizon);
       // Evaluation.
       const double lr = p.base_lr * std::ldexp(1.0, best_k);
       std::vector<double> steps;
       std::vector<double> passes;
       std::size_t reached = 0;
       for (std::size_t s = 1; s <= seeds; ++s) {
-        const auto [st, fp] = m.run(p, lr, s);
+        const auto [st, fp] = run(evaluated, lr, s);
         steps.push_back(st);
         passes.push_back(std::isfinite(st) ? static_cast<double>(fp) : kInf);
         reached += std::isfinite(st) ? 1 : 0;
@@ -475,8 +565,12 @@ int main(int argc, char** argv) {
       }
       const double mn = *std::min_element(steps.begin(), steps.end());
       const double mx = *std::max_element(steps.begin(), steps.end());
-      char lrs[48];
-      std::snprintf(lrs, sizeof lrs, "%.3g (%+d)", lr, best_k);
+      char lrs[64];
+      if (horizon > 0) {
+        std::snprintf(lrs, sizeof lrs, "%.3g (%+d), H %zu", lr, best_k, horizon);
+      } else {
+        std::snprintf(lrs, sizeof lrs, "%.3g (%+d)", lr, best_k);
+      }
       std::ostringstream row;
       row << "| " << p.name << " | " << m.name << " | " << lrs << " | " << reached << '/' << seeds
           << " | " << fmt_steps(quantile(steps, 0.5)) << " | " << fmt_steps(quantile(steps, 0.25))
