@@ -47,8 +47,8 @@ concept DifferenceEstimator = requires(double a, double b, double e) {
   { E::projected(a, b, e) } -> std::convertible_to<double>;
   { E::evaluates_base } -> std::convertible_to<bool>;
   { E::points_per_direction } -> std::convertible_to<int>;
-}
-&&(E::points_per_direction == (E::evaluates_base ? 1 : 2));
+  requires E::points_per_direction == (E::evaluates_base ? 1 : 2);
+};
 
 }  // namespace zoopt
 
