@@ -29,6 +29,7 @@
 #include "zoopt/replay/update_log.hpp"
 #include "zoopt/sampler/gaussian.hpp"
 #include "zoopt/sampler/noise.hpp"
+#include "zoopt/sampler/low_rank.hpp"
 #include "zoopt/sampler/rademacher.hpp"
 #include "zoopt/update/update_rule.hpp"
 #include "zoopt/update/update_state.hpp"

@@ -61,6 +61,8 @@
 #include <utility>
 #include <vector>
 
+#include "zoopt/backend/cpu_options.hpp"
+#include "zoopt/backend/parameter_checks.hpp"
 #include "zoopt/backend/pass_threads.hpp"
 #include "zoopt/backend/term.hpp"
 #include "zoopt/core/error.hpp"
@@ -71,85 +73,9 @@
 #include "zoopt/sampler/noise.hpp"
 #include "zoopt/update/update_rule.hpp"
 
-#ifndef ZOOPT_CHECK_LOSS_WRITES
-#ifdef NDEBUG
-#define ZOOPT_CHECK_LOSS_WRITES 0
-#else
-#define ZOOPT_CHECK_LOSS_WRITES 1
-#endif
-#endif
-
-// Runtime dispatch of the pass loop to AVX2 (x86-64, GCC or clang): the
-// same code compiled a second time with the AVX2 instruction set (not FMA,
-// so nothing is contracted: the same bits), chosen when the CPU has it.
-#if !defined(ZOOPT_CPU_DISPATCH)
-#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__)) && !defined(__CUDACC__) && \
-    !defined(__AVX2__)
-#define ZOOPT_CPU_DISPATCH 1
-#else
-#define ZOOPT_CPU_DISPATCH 0
-#endif
-#endif
-
 ZOOPT_FP_CONTRACT_OFF_BEGIN
 
 namespace zoopt {
-
-/// Which compiled version of the pass loop CpuBackend runs.
-enum class CpuDispatch {
-  automatic,  ///< AVX2 when the CPU has it and the build is x86-64 GCC/clang
-  portable,   ///< the build's baseline instruction set only
-};
-
-namespace detail {
-// True when the running CPU can execute AVX2 instructions.
-inline bool cpu_has_avx2() {
-#if ZOOPT_CPU_DISPATCH
-  static const bool has = [] {
-    __builtin_cpu_init();
-    return __builtin_cpu_supports("avx2") != 0;
-  }();
-  return has;
-#else
-  return false;
-#endif
-}
-}  // namespace detail
-
-/// Options of CpuBackend.
-struct CpuBackendOptions {
-  /// Rounding of the update pass (default automatic: stochastic for
-  /// half/bfloat16, nearest for float/double). Stochastic rounding of
-  /// float/double storage is not offered (std::invalid_argument).
-  Rounding rounding = Rounding::automatic;
-  /// Journal entries reserved up front (default 1024). The journal grows
-  /// beyond it when a step needs more.
-  std::size_t journal_reserve = 1024;
-  /// Keep the restore journal (default). false: no memory beyond the
-  /// parameters, but an aborted step or lr = 0 may leave elements whose
-  /// perturbation did not invert one ulp away from their pre-step bits.
-  bool exact_restore = true;
-  /// Check after every loss call that the loss did not write to the
-  /// parameters (default: on in builds without NDEBUG, off otherwise; define
-  /// ZOOPT_CHECK_LOSS_WRITES to 0 or 1 to choose). A write throws
-  /// LossModifiedParameters and the parameters get their pre-step bits back.
-  /// Costs a copy of the parameters (O(d) memory, allocated on the first
-  /// step) and one copy plus one compare pass per loss call.
-  bool check_loss_writes = ZOOPT_CHECK_LOSS_WRITES != 0;
-  /// Threads a pass may use (default 0: automatic, the hardware threads up
-  /// to 8; 1: the calling thread only). A pass over d elements uses at most
-  /// d / kElementsPerThread of them, so small problems stay on the calling
-  /// thread. Results, journals and restores are bit-identical for every
-  /// value. The workers start on the first pass that uses them and sleep
-  /// between passes (they never run while the loss runs); set 1 when steps
-  /// already run on several threads of the user's own, or with one MPI rank
-  /// per core.
-  unsigned threads = 0;
-  /// The pass loop's instruction set (default automatic: AVX2 where the CPU
-  /// has it, in x86-64 builds with GCC or clang that do not already target
-  /// AVX2). Every choice gives the same bits; portable is for comparing.
-  CpuDispatch dispatch = CpuDispatch::automatic;
-};
 
 template <class T, class Sampler>
 class CpuBackend {
@@ -158,7 +84,9 @@ class CpuBackend {
   static_assert(DirectionSampler<Sampler>,
                 "zoopt::CpuBackend: Sampler needs a static generate(const std::uint32_t (&)[4], "
                 "C (&)[4]) for C = float and double, or (one sign per bit) a static "
-                "sign<C>(std::uint32_t word, int bit) and kElementsPerBlock = 128");
+                "sign<C>(std::uint32_t word, int bit) and kElementsPerBlock = 128, or (a sampler "
+                "that uses span shapes) scratch_size, prepare and generate (ShapedSampler, "
+                "sampler/noise.hpp)");
 
  public:
   using C = compute_t<T>;
@@ -293,75 +221,27 @@ class CpuBackend {
   [[nodiscard]] std::size_t journal_size() const noexcept { return journal_.index.size(); }
 
   /// Share of elements x (over all views) for which a perturbation of
-  /// eps * |span scale| is below half the spacing of T at x, so that
-  /// round-to-nearest would mostly discard it. One read of the parameters;
-  /// NaN/Inf elements are not counted as below; spans with scale 0 (frozen)
-  /// are left out. 0 for no elements.
+  /// eps * |span scale| is below half the spacing of T at x
+  /// (backend/parameter_checks.hpp).
   [[nodiscard]] double fraction_below_half_ulp(std::span<const SpanView<T>> views,
                                                double eps) const {
-    std::uint64_t below = 0;
-    std::uint64_t total = 0;
-    for (const SpanView<T>& v : views) {
-      if (v.scale == 0.0) continue;  // a frozen span is not perturbed at all
-      const double h = std::abs(eps * v.scale);
-      for (std::size_t i = 0; i < v.size; ++i) {
-        if (h < 0.5 * ulp_of(v.data[i])) ++below;
-      }
-      total += v.size;
-    }
-    return total == 0 ? 0.0 : static_cast<double>(below) / static_cast<double>(total);
+    return zoopt::fraction_below_half_ulp(views, eps);
   }
-
-  /// Where a parameter is not finite: span position, element, value.
-  struct NonFinite {
-    std::size_t span = 0;
-    std::size_t element = 0;
-    double value = 0.0;
-  };
-  /// The first NaN/Inf element in span order, if any. One read of the
-  /// parameters; used to explain a failed step, never on the step path.
+  using NonFinite = zoopt::NonFinite;
+  /// The first NaN/Inf element in span order, if any.
   [[nodiscard]] std::optional<NonFinite> find_non_finite(std::span<const SpanView<T>> views) const {
-    for (std::size_t s = 0; s < views.size(); ++s) {
-      for (std::size_t i = 0; i < views[s].size; ++i) {
-        const auto x = static_cast<double>(static_cast<C>(views[s].data[i]));
-        if (!std::isfinite(x)) return NonFinite{s, i, x};
-      }
-    }
-    return std::nullopt;
+    return zoopt::find_non_finite(views);
   }
 
   /// True when check_loss_writes is on.
   [[nodiscard]] bool checks_loss_writes() const noexcept { return check_writes_; }
   /// Copies the parameters before a loss call (check_loss_writes).
-  void snapshot(std::span<const SpanView<T>> views) {
-    std::size_t total = 0;
-    for (const SpanView<T>& v : views) total += v.size;
-    snapshot_.resize(total);
-    std::size_t at = 0;
-    for (const SpanView<T>& v : views) {
-      std::memcpy(snapshot_.data() + at, v.data, v.size * sizeof(T));
-      at += v.size;
-    }
-  }
+  void snapshot(std::span<const SpanView<T>> views) { guard_.snapshot(views); }
   /// After the loss call: if any parameter's bits differ from the snapshot,
   /// writes the snapshot back and returns the first such (span, element).
   std::optional<std::pair<std::size_t, std::size_t>> revert_loss_writes(
       std::span<const SpanView<T>> views) {
-    std::optional<std::pair<std::size_t, std::size_t>> first;
-    std::size_t at = 0;
-    for (std::size_t s = 0; s < views.size(); ++s) {
-      const SpanView<T>& v = views[s];
-      if (std::memcmp(snapshot_.data() + at, v.data, v.size * sizeof(T)) != 0) {
-        if (!first) {
-          std::size_t i = 0;
-          while (std::memcmp(snapshot_.data() + at + i, v.data + i, sizeof(T)) == 0) ++i;
-          first = std::pair{s, i};
-        }
-        std::memcpy(v.data, snapshot_.data() + at, v.size * sizeof(T));
-      }
-      at += v.size;
-    }
-    return first;
+    return guard_.revert(views);
   }
 
  private:
@@ -459,6 +339,7 @@ class CpuBackend {
     const auto n =
         static_cast<unsigned>(std::clamp<std::uint64_t>(total / kElementsPerThread, 1, threads_));
     const std::uint64_t chunks = (total + kChunkElements - 1) / kChunkElements;
+    if constexpr (ShapedSampler<Sampler>) prepare_factors(views, seed, step, terms);
     auto part = [&](unsigned k) {
       const auto at = [&](unsigned j) {
         return std::min(total, chunks * j / n * std::uint64_t{kChunkElements});
@@ -479,6 +360,31 @@ class CpuBackend {
     }
     return n;
   }
+
+  // A shaped sampler's scratch for every (term, view) of a pass, filled
+  // before the pass splits into threads; grows only when a pass needs more.
+  void prepare_factors(std::span<const SpanView<T>> views, std::uint64_t seed, std::uint64_t step,
+                       std::span<const Term> terms) {
+    factor_at_.assign(terms.size() * views.size(), 0);
+    std::size_t total = 0;
+    for (std::size_t t = 0; t < terms.size(); ++t) {
+      for (std::size_t s = 0; s < views.size(); ++s) {
+        factor_at_[t * views.size() + s] = total;
+        if (terms[t].before != 0.0 || terms[t].after != 0.0) {
+          total += Sampler::scratch_size(layout(views[s]));
+        }
+      }
+    }
+    if (factors_.size() < total) factors_.resize(total);
+    for (std::size_t t = 0; t < terms.size(); ++t) {
+      if (terms[t].before == 0.0 && terms[t].after == 0.0) continue;
+      for (std::size_t s = 0; s < views.size(); ++s) {
+        Sampler::prepare(NoiseKey{seed, step, terms[t].direction}, layout(views[s]),
+                         factors_.data() + factor_at_[t * views.size() + s]);
+      }
+    }
+  }
+  static SpanLayout layout(const SpanView<T>& v) { return SpanLayout{v.offset, v.size, v.shape}; }
 
 #if ZOOPT_CPU_DISPATCH
   // for_each_element with everything it inlines compiled for AVX2.
@@ -513,7 +419,8 @@ class CpuBackend {
     std::size_t cursor = 0;
     bool cursor_placed = false;
     std::uint64_t position = 0;
-    for (const SpanView<T>& v : views) {
+    for (std::size_t view = 0; view < views.size(); ++view) {
+      const SpanView<T>& v = views[view];
       const std::uint64_t from = std::max(begin, position);
       const std::uint64_t to = std::min(end_position, position + v.size);
       position += v.size;
@@ -535,10 +442,15 @@ class CpuBackend {
           d_after[k] = C(0);
         }
         bool any_before = false;
-        for (const Term& t : terms) {
+        for (std::size_t term = 0; term < terms.size(); ++term) {
+          const Term& t = terms[term];
           if (t.before == 0.0 && t.after == 0.0) continue;
           const NoiseKey key{seed, step, t.direction};
-          if (hi - lo >= 64) {
+          if constexpr (ShapedSampler<Sampler>) {
+            Sampler::generate(key, layout(v),
+                              factors_.data() + factor_at_[term * views.size() + view],
+                              g - v.offset, hi - lo, z + lo);
+          } else if (hi - lo >= 64) {
             noise_chunk<Sampler>(key, chunk * kChunkBlocks, z);
           } else {  // a short piece of a span: only its blocks (same values)
             for (int b = lo / 4; b <= (hi - 1) / 4; ++b) {
@@ -580,11 +492,13 @@ class CpuBackend {
   Rounding rounding_ = Rounding::nearest;
   bool exact_ = true;
   bool check_writes_ = false;
-  std::vector<T> snapshot_;
+  LossWriteGuard<T> guard_;
   unsigned threads_ = 1;
   bool avx2_ = false;
   Journal journal_;
   std::vector<Journal> parts_;  // one new journal per part of a move pass
+  std::vector<C> factors_;      // a shaped sampler's scratch (prepare_factors)
+  std::vector<std::size_t> factor_at_;
   detail::PassThreadsSlot pool_;
 };
 

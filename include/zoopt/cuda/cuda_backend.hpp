@@ -189,6 +189,9 @@ template <class T, class Sampler>
 class CudaBackend {
   static_assert(DeviceReal<T>,
                 "zoopt::cuda::CudaBackend: T must be float, __half or __nv_bfloat16");
+  static_assert(!ShapedSampler<Sampler>,
+                "zoopt::cuda::CudaBackend: samplers that use span shapes (LowRankSampler) run "
+                "on CpuBackend only");
 
  public:
   using C = compute_t<T>;

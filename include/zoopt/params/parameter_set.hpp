@@ -12,12 +12,14 @@
 #include <vector>
 
 #include "zoopt/core/error.hpp"
+#include "zoopt/params/matrix_shape.hpp"
 
 namespace zoopt {
 
 /// What a backend needs to know about one span: where it lives, its global
-/// offset, whether weight decay applies, and a per-span perturbation scale
-/// (1 except for block-scaled samplers such as the ZO Fine-tuner's).
+/// offset, whether weight decay applies, a per-span perturbation scale (1
+/// except for block-scaled samplers such as the ZO Fine-tuner's) and its
+/// matrix shape (read by samplers that use it, sampler/low_rank.hpp).
 template <class T>
 struct SpanView {
   T* data = nullptr;
@@ -25,6 +27,7 @@ struct SpanView {
   std::uint64_t offset = 0;
   bool weight_decay = true;
   double scale = 1.0;
+  MatrixShape shape{};
 };
 
 /// Options of one span in a ParameterSet.
@@ -32,6 +35,11 @@ struct SpanOptions {
   /// Apply the optimizer's weight decay to this span (false for biases and
   /// norms, the usual opt-out).
   bool weight_decay = true;
+  /// The span as a row-major rows x cols matrix (default: none). Only
+  /// samplers that use shapes read it (LowRankSampler); rows * cols must be
+  /// the span's size. A tensor of more dimensions is usually given as
+  /// (size(0), numel / size(0)), as zoopt::torch::bind does.
+  MatrixShape shape{};
 };
 
 /// An ordered list of named, non-overlapping spans. The set only refers to
@@ -42,11 +50,20 @@ class ParameterSet {
   ParameterSet() = default;
 
   /// Appends a span. Throws std::invalid_argument if the name is empty or
-  /// already used, the span is empty, or it overlaps a span already added.
+  /// already used, the span is empty, it overlaps a span already added, or
+  /// options.shape is given and rows * cols differs from its size.
   ParameterSet& add(std::string name, std::span<T> data, SpanOptions options = {}) {
     detail::require(!name.empty(), "ParameterSet::add", "name", "must not be empty");
     detail::require(!data.empty(), "ParameterSet::add", "data",
                     "(span '" + name + "') must not be empty");
+    const MatrixShape shape = options.shape;
+    detail::require(
+        shape.empty() || (shape.rows >= 1 && shape.cols >= 1 && shape.rows <= data.size() &&
+                          shape.cols <= data.size() && shape.rows * shape.cols == data.size()),
+        "ParameterSet::add", "options.shape",
+        "(span '" + name + "') is " + std::to_string(shape.rows) + " x " +
+            std::to_string(shape.cols) + " but the span has " + std::to_string(data.size()) +
+            " elements");
     const auto lo = reinterpret_cast<std::uintptr_t>(data.data());
     const auto hi = lo + data.size_bytes();
     for (std::size_t i = 0; i < views_.size(); ++i) {
@@ -57,7 +74,8 @@ class ParameterSet {
       detail::require(hi <= vlo || lo >= vhi, "ParameterSet::add", "data",
                       "(span '" + name + "') overlaps span '" + names_[i] + "'");
     }
-    views_.push_back(SpanView<T>{data.data(), data.size(), total_, options.weight_decay, 1.0});
+    views_.push_back(
+        SpanView<T>{data.data(), data.size(), total_, options.weight_decay, 1.0, shape});
     names_.push_back(std::move(name));
     total_ += data.size();
     return *this;
@@ -72,7 +90,7 @@ class ParameterSet {
     return {views_.at(i).data, views_.at(i).size};
   }
   [[nodiscard]] const SpanOptions options(std::size_t i) const {
-    return SpanOptions{views_.at(i).weight_decay};
+    return SpanOptions{views_.at(i).weight_decay, views_.at(i).shape};
   }
   /// Index of the span called `name`; throws std::out_of_range if absent.
   [[nodiscard]] std::size_t index_of(const std::string& name) const {

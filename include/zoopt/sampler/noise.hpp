@@ -3,9 +3,11 @@
 
 #include <array>
 #include <concepts>
+#include <cstddef>
 #include <cstdint>
 
 #include "zoopt/core/fp_contract.hpp"
+#include "zoopt/params/matrix_shape.hpp"
 #include "zoopt/random/philox.hpp"
 
 ZOOPT_FP_CONTRACT_OFF_BEGIN
@@ -29,13 +31,38 @@ concept PackedSignSampler = S::kElementsPerBlock == 128 && requires(std::uint32_
   { S::template sign<double>(w, 0) } -> std::same_as<double>;
 };
 
-/// Concept of a direction sampler: either kind above.
+/// A sampler that sees where an element is: its span's offset, size and
+/// matrix shape, and the element's position in the span (LowRankSampler).
+/// Per pass and direction, the backend gives each span scratch_size(span)
+/// values of scratch, filled once by prepare() (e.g. factor matrices), then
+/// asks generate() for the entries of positions [position, position +
+/// count) of the span, at most kChunkElements at a time. Entries must be a
+/// pure function of (key, span, position), so that passes, threads and
+/// replays agree.
 template <class S>
-concept DirectionSampler = WordSampler<S> || PackedSignSampler<S>;
+concept ShapedSampler = requires(const NoiseKey& key, const SpanLayout& span, float* f, double* d,
+                                 std::uint64_t position, int count) {
+  { S::scratch_size(span) } -> std::same_as<std::size_t>;
+  S::prepare(key, span, f);
+  S::prepare(key, span, d);
+  S::generate(key, span, static_cast<const float*>(f), position, count, f);
+  S::generate(key, span, static_cast<const double*>(d), position, count, d);
+};
+
+/// Concept of a direction sampler: one of the kinds above.
+template <class S>
+concept DirectionSampler = WordSampler<S> || PackedSignSampler<S> || ShapedSampler<S>;
+
+/// Message of the static_asserts of code that draws noise by global index
+/// alone.
+#define ZOOPT_NOT_SHAPED_MESSAGE                                                              \
+  "zoopt: this sampler's entries depend on the span's shape (ShapedSampler); they are drawn " \
+  "by CpuBackend's passes, not by global index"
 
 /// The four noise values of block `block` (elements 4*block .. 4*block+3).
 template <class Sampler, class C>
 ZOOPT_HD inline void noise_block(const NoiseKey& key, std::uint64_t block, C (&z)[4]) {
+  static_assert(!ShapedSampler<Sampler>, ZOOPT_NOT_SHAPED_MESSAGE);
   if constexpr (PackedSignSampler<Sampler>) {
     // Elements 4*block.. are bits 4*(block mod 8).. of word (block mod 32) / 8
     // of Philox block block / 32.
@@ -62,6 +89,7 @@ inline constexpr int kChunkElements = 4 * kChunkBlocks;
 template <class Sampler, class C, int Blocks = kChunkBlocks>
 [[gnu::always_inline]] inline void noise_chunk(const NoiseKey& key, std::uint64_t first_block,
                                                C (&z)[4 * Blocks]) {
+  static_assert(!ShapedSampler<Sampler>, ZOOPT_NOT_SHAPED_MESSAGE);
   if constexpr (PackedSignSampler<Sampler>) {
     static_assert(Blocks % 32 == 0, "a chunk holds whole 128-element Philox blocks");
     // first_block is a multiple of Blocks (the passes' chunks are aligned).

@@ -1,0 +1,86 @@
+// Options of CpuBackend, and the choice of its pass loop's instruction set.
+#pragma once
+
+#include <cstddef>
+
+#include "zoopt/core/storage.hpp"
+
+#ifndef ZOOPT_CHECK_LOSS_WRITES
+#ifdef NDEBUG
+#define ZOOPT_CHECK_LOSS_WRITES 0
+#else
+#define ZOOPT_CHECK_LOSS_WRITES 1
+#endif
+#endif
+
+// Runtime dispatch of the pass loop to AVX2 (x86-64, GCC or clang): the
+// same code compiled a second time with the AVX2 instruction set (not FMA,
+// so nothing is contracted: the same bits), chosen when the CPU has it.
+#if !defined(ZOOPT_CPU_DISPATCH)
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__)) && !defined(__CUDACC__) && \
+    !defined(__AVX2__)
+#define ZOOPT_CPU_DISPATCH 1
+#else
+#define ZOOPT_CPU_DISPATCH 0
+#endif
+#endif
+
+namespace zoopt {
+
+/// Which compiled version of the pass loop CpuBackend runs.
+enum class CpuDispatch {
+  automatic,  ///< AVX2 when the CPU has it and the build is x86-64 GCC/clang
+  portable,   ///< the build's baseline instruction set only
+};
+
+namespace detail {
+// True when the running CPU can execute AVX2 instructions.
+inline bool cpu_has_avx2() {
+#if ZOOPT_CPU_DISPATCH
+  static const bool has = [] {
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx2") != 0;
+  }();
+  return has;
+#else
+  return false;
+#endif
+}
+}  // namespace detail
+
+/// Options of CpuBackend.
+struct CpuBackendOptions {
+  /// Rounding of the update pass (default automatic: stochastic for
+  /// half/bfloat16, nearest for float/double). Stochastic rounding of
+  /// float/double storage is not offered (std::invalid_argument).
+  Rounding rounding = Rounding::automatic;
+  /// Journal entries reserved up front (default 1024). The journal grows
+  /// beyond it when a step needs more.
+  std::size_t journal_reserve = 1024;
+  /// Keep the restore journal (default). false: no memory beyond the
+  /// parameters, but an aborted step or lr = 0 may leave elements whose
+  /// perturbation did not invert one ulp away from their pre-step bits.
+  bool exact_restore = true;
+  /// Check after every loss call that the loss did not write to the
+  /// parameters (default: on in builds without NDEBUG, off otherwise; define
+  /// ZOOPT_CHECK_LOSS_WRITES to 0 or 1 to choose). A write throws
+  /// LossModifiedParameters and the parameters get their pre-step bits back.
+  /// Costs a copy of the parameters (O(d) memory, allocated on the first
+  /// step) and one copy plus one compare pass per loss call.
+  bool check_loss_writes = ZOOPT_CHECK_LOSS_WRITES != 0;
+  /// Threads a pass may use (default 0: automatic, the hardware threads up
+  /// to 8; 1: the calling thread only). A pass over d elements uses at most
+  /// d / kElementsPerThread of them, so small problems stay on the calling
+  /// thread. Results, journals and restores are bit-identical for every
+  /// value. The workers start on the first pass that uses them and sleep
+  /// between passes (they never run while the loss runs); set 1 when steps
+  /// already run on several threads of the user's own, or with one MPI rank
+  /// per core.
+  unsigned threads = 0;
+  /// The pass loop's instruction set (default automatic: AVX2 where the CPU
+  /// has it, in x86-64 builds with GCC or clang that do not already target
+  /// AVX2). Every choice gives the same bits; portable is for comparing.
+  CpuDispatch dispatch = CpuDispatch::automatic;
+};
+
+}  // namespace zoopt
