@@ -217,8 +217,9 @@ TEST_CASE("exact: corrupt or truncated update logs throw clear errors", "[exact]
     bad[0] = 'X';
     REQUIRE_THROWS_WITH(zoopt::UpdateLog::deserialize(bad), Catch::Contains("bad magic"));
     bad = bytes;
-    bad[8] = 2;
-    REQUIRE_THROWS_WITH(zoopt::UpdateLog::deserialize(bad), Catch::Contains("version 2"));
+    bad[8] = 3;  // versions 1 and 2 exist
+    REQUIRE_THROWS_WITH(zoopt::UpdateLog::deserialize(bad),
+                        Catch::Contains("unsupported format version 3"));
     bad = bytes;
     bad[bytes.size() - 30] ^= 0x40;  // inside the last record's coefficients
     REQUIRE_THROWS_WITH(zoopt::UpdateLog::deserialize(bad), Catch::Contains("CRC mismatch"));

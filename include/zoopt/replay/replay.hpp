@@ -37,6 +37,7 @@
 #include "zoopt/params/parameter_set.hpp"
 #include "zoopt/replay/update_log.hpp"
 #include "zoopt/sampler/gaussian.hpp"
+#include "zoopt/sampler/low_rank.hpp"
 #include "zoopt/sampler/rademacher.hpp"
 #include "zoopt/update/update_state.hpp"
 
@@ -56,6 +57,10 @@ inline std::string logged_update_rule(const UpdateLog& log) {
   const std::size_t at = id.find(update_marker);
   return at == std::string::npos ? std::string()
                                  : id.substr(at + std::string(update_marker).size());
+}
+
+inline std::string shape_text(const MatrixShape& s) {
+  return s.empty() ? std::string("none") : std::to_string(s.rows) + " x " + std::to_string(s.cols);
 }
 
 template <class Sampler, class T, class Rule>
@@ -80,6 +85,14 @@ void replay_views(const UpdateLog& log, std::vector<SpanView<T>> views, ReplayRa
                   std::string("hold ") + storage_traits<T>::name +
                       " but the log was recorded for storage code " + std::to_string(h.storage));
   detail::require(range.first <= range.last, "replay", "range", "first must be <= last");
+  if constexpr (ShapedSampler<Sampler>) {
+    for (std::size_t i = 0; i < views.size(); ++i) {
+      detail::require(views[i].shape == h.spans[i].shape, "replay", "params",
+                      "span '" + h.spans[i].name + "' has shape " + shape_text(views[i].shape) +
+                          " but the log was recorded with " + shape_text(h.spans[i].shape) +
+                          " (the sampler's noise depends on it)");
+    }
+  }
   CpuBackend<T, Sampler> backend(CpuBackendOptions{h.rounding, 0});
   std::vector<Term> terms;
   const std::size_t last = std::min(range.last, log.size());
@@ -111,8 +124,9 @@ std::vector<SpanView<T>> replay_target(const UpdateLog& log, ParameterSet<T>& pa
       params.size() == spans.size(), "replay", "params",
       "has " + std::to_string(params.size()) + " spans, the log " + std::to_string(spans.size()));
   for (std::size_t i = 0; i < spans.size(); ++i) {
+    // Shapes are compared by replay_views, for the samplers that use them.
     const UpdateLog::SpanInfo have{params.name(i), params.span(i).size(),
-                                   params.options(i).weight_decay};
+                                   params.options(i).weight_decay, spans[i].shape};
     detail::require(have == spans[i], "replay", "params",
                     "span " + std::to_string(i) + " ('" + have.name + "', " +
                         std::to_string(have.size) + " elements, weight decay " +
@@ -187,6 +201,8 @@ void with_logged_sampler(const UpdateLog& log, F&& f) {
     f.template operator()<RademacherSampler>();
   } else if (s == PackedRademacherSampler::name) {
     f.template operator()<PackedRademacherSampler>();
+  } else if (s == LowRankSampler<>::name) {
+    f.template operator()<LowRankSampler<>>();
   } else {
     detail::require(false, "replay", "log",
                     "uses sampler '" + s + "'; call replay<ThatSampler>(log, params)");
@@ -195,7 +211,8 @@ void with_logged_sampler(const UpdateLog& log, F&& f) {
 }  // namespace detail
 
 /// replay() for the built-in samplers, chosen by the name in the log
-/// ("gaussian", "rademacher", "rademacher-packed"). For another sampler call
+/// ("gaussian", "rademacher", "rademacher-packed", "lowrank-r2-k50"). For
+/// another sampler (another rank or Keep of LowRankSampler too) call
 /// replay<Sampler>(); this overload then throws naming `log`.
 template <class Params>
 void replay(const UpdateLog& log, Params&& params, ReplayRange range = {}) {

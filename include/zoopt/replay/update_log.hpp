@@ -8,12 +8,12 @@
 // applies a log onto the base parameters and reproduces the fine-tuned
 // parameters bit-exactly (see replay.hpp).
 //
-// Binary format, version 1 (all integers little-endian, f64 = IEEE 754
+// Binary format, version 2 (all integers little-endian, f64 = IEEE 754
 // binary64 bits as a u64, str = u16 byte length + UTF-8 bytes; the same
 // text is in FORMAT.md next to this header):
 //
 //   magic        8 bytes  "ZOOPTLOG"
-//   version      u32      1
+//   version      u32      1 when no span has a shape, else 2
 //   header_len   u32      byte length of the header body that follows
 //   header body:
 //     optimizer  str      "mezo", "kerzoo/<kernel>", "zo-finetuner", ...
@@ -26,7 +26,10 @@
 //     spans      u32      number of spans (>= 1), then per span:
 //       name     str
 //       size     u64      elements (>= 1)
-//       flags    u8       bit 0: weight decay applies; other bits 0
+//       flags    u8       bit 0: weight decay applies; bit 1 (version 2
+//                         only): a shape follows; other bits 0
+//       rows u64, cols u64  -- only with bit 1: the span's matrix shape,
+//                              rows * cols = size (samplers that use shapes)
 //   header_crc   u32      CRC-32 of every byte before it (magic included)
 //   records, each:
 //     flags      u8       bit 0: seed follows        (else previous seed)
@@ -64,11 +67,12 @@
 #include <vector>
 
 #include "zoopt/callbacks/callbacks.hpp"
+#include "zoopt/core/binary_io.hpp"
 #include "zoopt/core/error.hpp"
 #include "zoopt/core/storage.hpp"
 #include "zoopt/params/parameter_set.hpp"
-#include "zoopt/core/binary_io.hpp"
 #include "zoopt/replay/identity.hpp"
+#include "zoopt/sampler/noise.hpp"
 
 namespace zoopt {
 
@@ -77,13 +81,18 @@ namespace zoopt {
 /// previous step's).
 class UpdateLog {
  public:
-  static constexpr std::uint32_t format_version = 1;
+  /// The newest version written: 2 when some span has a shape, else 1
+  /// (then the bytes are those of every earlier zoopt). Both are read.
+  static constexpr std::uint32_t format_version = 2;
 
   /// One span of the parameters the log applies to.
   struct SpanInfo {
     std::string name;
     std::uint64_t size = 0;
     bool weight_decay = true;
+    /// Recorded only for samplers that use shapes (ShapedSampler); {0, 0}
+    /// otherwise.
+    MatrixShape shape{};
     friend bool operator==(const SpanInfo&, const SpanInfo&) = default;
   };
 
@@ -117,6 +126,11 @@ class UpdateLog {
       for (const SpanInfo& s : spans) {
         detail::require(s.size >= 1, "UpdateLog::Header", "spans",
                         "entry '" + s.name + "' must have size >= 1");
+        detail::require(
+            s.shape.empty() || (s.shape.rows >= 1 && s.shape.cols <= s.size &&
+                                s.shape.rows <= s.size && s.shape.rows * s.shape.cols == s.size),
+            "UpdateLog::Header", "spans",
+            "entry '" + s.name + "' has a shape whose rows * cols is not its size");
       }
     }
   };
@@ -153,8 +167,10 @@ class UpdateLog {
     Header h = base_header(opt);
     h.storage = storage_traits<T>::code;
     for (std::size_t i = 0; i < params.size(); ++i) {
+      const SpanOptions o = params.options(i);
       h.spans.push_back(
-          SpanInfo{params.name(i), params.span(i).size(), params.options(i).weight_decay});
+          SpanInfo{params.name(i), params.span(i).size(), o.weight_decay,
+                   ShapedSampler<typename Opt::sampler_type> ? o.shape : MatrixShape{}});
     }
     return UpdateLog(std::move(h));
   }
@@ -275,8 +291,10 @@ class UpdateLog {
   /// The file image (format above).
   [[nodiscard]] std::vector<unsigned char> serialize() const {
     detail::bin::Writer w;
+    bool shaped = false;
+    for (const SpanInfo& s : header_.spans) shaped = shaped || !s.shape.empty();
     w.raw(magic, 8);
-    w.u32(format_version);
+    w.u32(shaped ? 2 : 1);
     detail::bin::Writer body;
     body.str(header_.optimizer, "UpdateLog header optimizer");
     body.str(header_.sampler, "UpdateLog header sampler");
@@ -289,7 +307,11 @@ class UpdateLog {
     for (const SpanInfo& s : header_.spans) {
       body.str(s.name, "UpdateLog span name");
       body.u64(s.size);
-      body.u8(s.weight_decay ? 1 : 0);
+      body.u8(static_cast<std::uint8_t>((s.weight_decay ? 1 : 0) | (s.shape.empty() ? 0 : 2)));
+      if (!s.shape.empty()) {
+        body.u64(s.shape.rows);
+        body.u64(s.shape.cols);
+      }
     }
     w.u32(static_cast<std::uint32_t>(body.size()));
     w.raw(body.bytes().data(), body.size());
@@ -332,7 +354,7 @@ class UpdateLog {
   static UpdateLog deserialize(const std::vector<unsigned char>& bytes,
                                const std::string& source = "<memory>") {
     detail::bin::Reader r(bytes, source, "update log");
-    r.header(magic, "update log", format_version);
+    const std::uint32_t version = r.header(magic, "update log", format_version, 1);
     const std::uint32_t hlen = r.u32("header_len");
     r.need(static_cast<std::size_t>(hlen) + 4, "header");
     const std::size_t body_start = r.pos();
@@ -355,8 +377,15 @@ class UpdateLog {
       s.name = r.str("span name");
       s.size = r.u64("span size");
       const std::uint8_t f = r.u8("span flags");
-      if ((f & ~1u) != 0u) r.fail("corrupt header: reserved span flag bits set", r.pos() - 1);
+      const unsigned allowed = version >= 2 ? 3u : 1u;
+      if ((f & ~allowed) != 0u) r.fail("corrupt header: reserved span flag bits set", r.pos() - 1);
       s.weight_decay = (f & 1u) != 0u;
+      if ((f & 2u) != 0u) {
+        s.shape.rows = r.u64("span rows");
+        s.shape.cols = r.u64("span cols");
+        if (s.shape.rows == 0 || s.shape.cols == 0)
+          r.fail("corrupt header: span '" + s.name + "' has a zero dimension", r.pos() - 16);
+      }
       h.spans.push_back(std::move(s));
     }
     if (r.pos() != body_start + hlen) {
