@@ -6,7 +6,10 @@
 // perturbs, restores and updates the model's own memory in place and the
 // model's forward pass sees the perturbed weights. Nothing is copied; the
 // Binding keeps a reference to every tensor and its storage, so the memory
-// stays alive as long as the Binding.
+// stays alive as long as the Binding. A tensor of two or more dimensions
+// carries its shape as a (size(0), numel / size(0)) matrix, which samplers
+// that use shapes read (LowRankSampler: low-rank directions per weight
+// matrix).
 //
 // Requirements, each checked with an error naming the tensor: a dense,
 // contiguous tensor of the dtype matching T (float32 -> float, float64 ->
@@ -145,8 +148,15 @@ class Binding {
       const bool decay =
           options.no_weight_decay ? !options.no_weight_decay(name, tensor) : tensor.dim() > 1;
       T* data = static_cast<T*>(tensor.data_ptr());
-      set_.add(name, std::span<T>(data, static_cast<std::size_t>(tensor.numel())),
-               {.weight_decay = decay});
+      // A tensor of two or more dimensions is a (size(0), numel / size(0))
+      // matrix to samplers that use shapes (LowRankSampler).
+      const auto numel = static_cast<std::uint64_t>(tensor.numel());
+      const MatrixShape shape =
+          tensor.dim() >= 2 ? MatrixShape{static_cast<std::uint64_t>(tensor.size(0)),
+                                          numel / static_cast<std::uint64_t>(tensor.size(0))}
+                            : MatrixShape{};
+      set_.add(name, std::span<T>(data, static_cast<std::size_t>(numel)),
+               {.weight_decay = decay, .shape = shape});
       tensors_.push_back(tensor);
       storage_.push_back(tensor.storage());
     }

@@ -47,8 +47,10 @@ void require_invalid(const std::function<void()>& f, Matcher m) {
 
 }  // namespace
 
-TEST_CASE("torch: bind takes every parameter zero-copy, in order, biases without weight decay",
-          "[torch]") {
+TEST_CASE(
+    "torch: bind takes every parameter zero-copy, in order, biases without weight decay, matrices "
+    "with their shape",
+    "[torch]") {
   Net net;
   auto binding = zoopt::torch::bind<float>(net.model);
   const auto& set = binding.parameters();
@@ -63,6 +65,12 @@ TEST_CASE("torch: bind takes every parameter zero-copy, in order, biases without
     REQUIRE(static_cast<void*>(set.span(i).data()) == p.value().data_ptr());
     REQUIRE(set.span(i).size() == static_cast<std::size_t>(p.value().numel()));
     REQUIRE(set.options(i).weight_decay == (p.value().dim() > 1));
+    const zoopt::MatrixShape shape =
+        p.value().dim() > 1
+            ? zoopt::MatrixShape{static_cast<std::uint64_t>(p.value().size(0)),
+                                 static_cast<std::uint64_t>(p.value().numel() / p.value().size(0))}
+            : zoopt::MatrixShape{};
+    REQUIRE(set.options(i).shape == shape);
     ++i;
   }
   REQUIRE(set.elements() == 8 * 16 + 16 + 16 + 16 + 16 * 2 + 2);
