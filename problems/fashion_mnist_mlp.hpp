@@ -47,9 +47,9 @@ struct Mlp {
   zoopt::ParameterSet<float> parameter_set() {
     zoopt::ParameterSet<float> p;
     float* w = weights.data();
-    p.add("fc1.weight", {w + w1_at(), hidden * inputs});
+    p.add("fc1.weight", {w + w1_at(), hidden * inputs}, {.shape = {hidden, inputs}});
     p.add("fc1.bias", {w + b1_at(), hidden}, {.weight_decay = false});
-    p.add("fc2.weight", {w + w2_at(), classes * hidden});
+    p.add("fc2.weight", {w + w2_at(), classes * hidden}, {.shape = {classes, hidden}});
     p.add("fc2.bias", {w + b2_at(), classes}, {.weight_decay = false});
     return p;
   }

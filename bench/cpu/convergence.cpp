@@ -98,8 +98,11 @@ std::pair<double, std::uint64_t> drive(Opt& opt, const Problem& problem, std::ui
   std::vector<float> x = problem.x0;
   zoopt::ParameterSet<float> params;
   std::size_t offset = 0;
-  for (const auto& [name, size] : problem.blocks) {
-    params.add(name, std::span<float>(x.data() + offset, size));
+  for (std::size_t i = 0; i < problem.blocks.size(); ++i) {
+    const auto& [name, size] = problem.blocks[i];
+    const zoopt::MatrixShape shape =
+        i < problem.shapes.size() ? problem.shapes[i] : zoopt::MatrixShape{};
+    params.add(name, std::span<float>(x.data() + offset, size), {.shape = shape});
     offset += size;
   }
   const double target = problem.target();
@@ -155,6 +158,20 @@ std::vector<Method> all_methods(bool smoke) {
   m.push_back({"fzoo-n8-normalized", [](const Problem& p, double lr, std::uint64_t seed) {
                  zoopt::FZOO<float> opt(
                      {.lr = lr, .eps = p.eps, .directions = 8, .seed = seed, .normalize = true});
+                 return drive(opt, p, seed);
+               }});
+  // Low-rank directions (rank 2, V kept 50 steps) on the blocks with a
+  // matrix shape (the MLP's weights); vectors get Gaussian noise, so on the
+  // analytic problems these are MeZO and FZOO with Gaussian directions.
+  using LowRank = zoopt::LowRankSampler<2, 50>;
+  m.push_back({"mezo-lowrank", [](const Problem& p, double lr, std::uint64_t seed) {
+                 zoopt::MeZO<float, LowRank> opt(
+                     {.lr = lr, .eps = p.eps, .directions = 1, .seed = seed});
+                 return drive(opt, p, seed);
+               }});
+  m.push_back({"fzoo-n4-lowrank", [](const Problem& p, double lr, std::uint64_t seed) {
+                 zoopt::FZOO<float, LowRank, zoopt::CpuBackend<float, LowRank>> opt(
+                     {.lr = lr, .eps = p.eps, .directions = 4, .seed = seed});
                  return drive(opt, p, seed);
                }});
   // Update rules with O(d) state on MeZO (Gaussian) and on FZOO N = 4.

@@ -34,6 +34,8 @@ struct Problem {
   std::string name;
   std::string description;
   std::vector<std::pair<std::string, std::size_t>> blocks;
+  /// The blocks' matrix shapes (empty: none), read by LowRankSampler.
+  std::vector<zoopt::MatrixShape> shapes;
   std::vector<float> x0;
   std::function<double(std::span<const float>)> f;
   /// Minibatch problems: the loss the optimizer sees at step t of a run
@@ -287,8 +289,10 @@ inline Problem fmnist_mlp(const fmnist::Dataset& data) {
       "cross-entropy on 1000 held-out training images, eps=1e-3";
   fmnist::Mlp shape(hidden);
   const zoopt::ParameterSet<float> set = shape.parameter_set();
-  for (std::size_t i = 0; i < set.size(); ++i)
+  for (std::size_t i = 0; i < set.size(); ++i) {
     p.blocks.emplace_back(set.name(i), set.span(i).size());
+    p.shapes.push_back(set.options(i).shape);
+  }
   p.x0 = start.weights;
   p.f = [st](std::span<const float> x) { return st->loss(x, st->eval); };
   p.step_f = [st](std::span<const float> x, std::uint64_t seed, std::uint64_t step) {

@@ -101,6 +101,17 @@ double time_memcpy(std::vector<float>& dst, const std::vector<float>& src) {
   return seconds_since(t0);
 }
 
+/// The parameters as one square-ish matrix for samplers that use shapes
+/// (LowRankSampler: 2^ceil(k/2) x 2^floor(k/2) for 2^k elements), else no shape.
+template <class Sampler>
+zoopt::MatrixShape bench_shape(int log2n) {
+  if constexpr (!zoopt::ShapedSampler<Sampler>) {
+    return {};
+  } else {
+    return {std::uint64_t{1} << (log2n - log2n / 2), std::uint64_t{1} << (log2n / 2)};
+  }
+}
+
 /// One steady-state perturbation pass of the CPU backend: the parameters sit
 /// at theta0 + h z and move to theta0 - h z (rebuild theta0, regenerate z,
 /// write the new point, check that the write inverts). Successive iterations
@@ -112,7 +123,8 @@ void BM_PerturbPass(benchmark::State& state) {
   std::vector<float> copy(n, 0.0f);
   zoopt::CpuBackend<float, Sampler> backend(one_thread(state));
   state.SetLabel(backend.dispatch());
-  const std::array<zoopt::SpanView<float>, 1> views = {zoopt::SpanView<float>{params.data(), n}};
+  const std::array<zoopt::SpanView<float>, 1> views = {zoopt::SpanView<float>{
+      params.data(), n, 0, true, 1.0, bench_shape<Sampler>(static_cast<int>(state.range(0)))}};
   const zoopt::Term first{0, 0.0, kEps};
   backend.move(views, kSeed, 0, std::span<const zoopt::Term>(&first, 1));
   double sign = 1.0;
@@ -337,6 +349,8 @@ BENCHMARK_TEMPLATE(BM_MezoStep, zoopt::GaussianSampler)->Apply(sizes);
 BENCHMARK_TEMPLATE(BM_MezoStep, zoopt::RademacherSampler)->Apply(sizes);
 BENCHMARK_TEMPLATE(BM_PerturbPass, zoopt::PackedRademacherSampler)->Apply(sizes);
 BENCHMARK_TEMPLATE(BM_MezoStep, zoopt::PackedRademacherSampler)->Apply(sizes);
+BENCHMARK_TEMPLATE(BM_PerturbPass, zoopt::LowRankSampler<2, 50>)->Apply(sizes);
+BENCHMARK_TEMPLATE(BM_PerturbPass, zoopt::LowRankSampler<8, 50>)->Apply(sizes);
 
 void thread_counts(benchmark::internal::Benchmark* b) {
   for (int log2n : {20, 24}) {
