@@ -261,4 +261,69 @@ TEST_CASE("core.low_rank shapes: checked by ParameterSet::add, not logged for de
   const auto b = zoopt::UpdateLog::for_optimizer(opt, plain).serialize();
   CHECK(a[8] == 1);
   CHECK(a == b);
+  auto v2 = a;
+  v2[8] = 2;  // a version-2 log must hold a shape (one encoding per content)
+  CHECK_THROWS_MATCHES(zoopt::UpdateLog::deserialize(v2), zoopt::FormatError,
+                       WhatContains("version 2 without a span shape"));
+}
+
+TEST_CASE("core.low_rank checkpoints record shapes and resume bit-identically",
+          "[core][low_rank]") {
+  using S = zoopt::LowRankSampler<2, 3>;
+  using Opt = zoopt::MeZO<float, S>;
+  const Opt::Params p{.lr = 1e-3, .eps = 1e-3, .seed = 8};
+  auto make = [](std::vector<float>& w, std::vector<float>& b, MatrixShape shape) {
+    zoopt::ParameterSet<float> set;
+    set.add("w", w, {.shape = shape}).add("b", b);
+    return set;
+  };
+  auto loss = [](const zoopt::ParameterSet<float>& set) {
+    double s = 0;
+    set.for_each([&](const std::string&, std::span<float> x) {
+      for (float v : x) s += (v - 0.5) * (v - 0.5);
+    });
+    return s;
+  };
+  // Uninterrupted: 10 steps. Interrupted: 4 steps, checkpoint, 6 steps in a
+  // fresh optimizer (V is kept across the cut: steps 3-5 share it).
+  std::vector<float> w1(6 * 5, 0.1f), b1(5, 0.2f), w2 = w1, b2 = b1;
+  auto whole = make(w1, b1, {6, 5});
+  Opt a(p);
+  for (int t = 0; t < 10; ++t) a.step(loss, whole);
+  auto part = make(w2, b2, {6, 5});
+  Opt first(p);
+  for (int t = 0; t < 4; ++t) first.step(loss, part);
+  const auto bytes = zoopt::checkpoint::serialize(zoopt::checkpoint::capture(first, part));
+  CHECK(bytes[8] == 2);
+  const auto contents = zoopt::checkpoint::deserialize(bytes);
+  REQUIRE(contents.spans.size() == 2);
+  CHECK(contents.spans[0].shape == MatrixShape{6, 5});
+  CHECK(contents.spans[1].shape.empty());
+
+  std::vector<float> w3(30), b3(5);
+  auto other = make(w3, b3, {5, 6});
+  Opt wrong(p);
+  CHECK_THROWS_MATCHES(zoopt::checkpoint::restore(contents, wrong, other), std::invalid_argument,
+                       WhatContains("has shape 6 x 5 but the parameter span has 5 x 6"));
+  CHECK(zt::same_bits(w3, std::vector<float>(30)));
+  CHECK(wrong.step_count() == 0);
+
+  std::vector<float> w4(30), b4(5);
+  auto resumed = make(w4, b4, {6, 5});
+  Opt second(p);
+  zoopt::checkpoint::restore(contents, second, resumed);
+  for (int t = 0; t < 6; ++t) second.step(loss, resumed);
+  CHECK(zt::same_bits(w4, w1));
+  CHECK(zt::same_bits(b4, b1));
+
+  // A version-2 file must hold a shape (one encoding per content).
+  auto plain = zoopt::checkpoint::capture(first, part);
+  plain.spans[0].shape = {};
+  auto v2 = zoopt::checkpoint::serialize(plain);
+  CHECK(v2[8] == 1);
+  v2[8] = 2;
+  const std::uint32_t crc = zoopt::detail::bin::crc32(v2.data(), v2.size() - 4);
+  for (int k = 0; k < 4; ++k) v2[v2.size() - 4 + k] = static_cast<unsigned char>(crc >> (8 * k));
+  CHECK_THROWS_MATCHES(zoopt::checkpoint::deserialize(v2), zoopt::FormatError,
+                       WhatContains("version 2 without a span shape"));
 }

@@ -31,7 +31,8 @@ void replay_twice(const zoopt::UpdateLog& log) {
     zoopt::ParameterSet<T> set;
     std::size_t at = 0;
     for (const auto& s : spans) {
-      set.add(s.name, std::span<T>(x.data() + at, s.size), {.weight_decay = s.weight_decay});
+      set.add(s.name, std::span<T>(x.data() + at, s.size),
+              {.weight_decay = s.weight_decay, .shape = s.shape});
       at += s.size;
     }
     return set;

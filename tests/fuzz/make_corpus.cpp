@@ -48,7 +48,10 @@ void run(const fs::path& out, const std::string& tag, Opt opt, int steps) {
   std::vector<T> w = values<T>(24);
   std::vector<T> b = values<T>(5);
   zoopt::ParameterSet<T> set;
-  set.add("layer.weight", std::span<T>(w)).add("layer.bias", std::span<T>(b), {false});
+  // A shape for the weight (read by LowRankSampler runs, which then write
+  // version-2 files).
+  set.add("layer.weight", std::span<T>(w), {.shape = {4, 6}})
+      .add("layer.bias", std::span<T>(b), {false});
   opt.set_warning_sink([](const std::string&) {});
   auto log = zoopt::UpdateLog::for_optimizer(opt, set);
   opt.optimize(loss<T>, set, static_cast<std::size_t>(steps), log.recorder(opt));
@@ -75,6 +78,8 @@ int main(int argc, char** argv) {
   run<zoopt::half>(
       out, "mezo-half-rademacher",
       zoopt::MeZO<zoopt::half, zoopt::RademacherSampler>({.lr = 0.05, .eps = 1e-2, .seed = 3}), 5);
+  run<float>(out, "mezo-lowrank-float",
+             zoopt::MeZO<float, zoopt::LowRankSampler<>>({.lr = 0.05, .eps = 1e-2, .seed = 5}), 6);
   run<zoopt::bfloat16>(
       out, "mezo-bf16-forward",
       zoopt::MeZO<zoopt::bfloat16, zoopt::GaussianSampler, zoopt::ForwardDifference>(

@@ -10,10 +10,10 @@
 // per value), then what an optimizer adds via save_extra_state /
 // load_extra_state (the ZO Fine-tuner's previous scales and L+/L-).
 //
-// Binary format, version 1 (little-endian; str = u16 length + bytes; f64 =
+// Binary format, version 2 (little-endian; str = u16 length + bytes; f64 =
 // IEEE binary64 bits as u64):
 //   magic          8 bytes "ZOOPTCKP"
-//   version        u32     1
+//   version        u32     1 when no span has a shape, else 2 (both read)
 //   body_len       u64     bytes of the body
 //   body:
 //     optimizer    str     optimizer_identity()
@@ -27,8 +27,11 @@
 //     extra_count  u32, then extra_count x f64   OptimizerState::extra
 //     has_params   u8      0 or 1; if 1:
 //       spans      u32, then per span: name str, size u64,
-//                  flags u8 (bit 0 weight decay), size elements as their
-//                  little-endian storage bits (2, 4 or 8 bytes each)
+//                  flags u8 (bit 0 weight decay; bit 1, version 2 only: a
+//                  shape follows), [rows u64, cols u64 if bit 1], size
+//                  elements as their little-endian storage bits (2, 4 or 8
+//                  bytes each). Shapes are recorded for samplers that use
+//                  them (LowRankSampler), and must then match on load.
 //   crc            u32     CRC-32 (IEEE) of every byte before it
 // A corrupt or truncated file throws zoopt::FormatError naming the file, the
 // byte offset and the field; a checkpoint written by a differently
@@ -38,6 +41,7 @@
 // nothing unless the whole file is valid and matches.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <cstring>
 #include <span>
@@ -50,10 +54,12 @@
 #include "zoopt/core/storage.hpp"
 #include "zoopt/params/parameter_set.hpp"
 #include "zoopt/replay/identity.hpp"
+#include "zoopt/sampler/noise.hpp"
 
 namespace zoopt::checkpoint {
 
-inline constexpr std::uint32_t format_version = 1;
+/// The newest version written (2 only when a span has a shape).
+inline constexpr std::uint32_t format_version = 2;
 
 /// The parsed contents of a checkpoint file.
 struct Contents {
@@ -70,6 +76,7 @@ struct Contents {
     std::uint64_t size = 0;
     bool weight_decay = true;
     std::vector<unsigned char> bits;  ///< size * sizeof(T) bytes, little-endian elements
+    MatrixShape shape{};              ///< recorded for samplers that use shapes only
   };
   std::vector<Span> spans;
 };
@@ -111,22 +118,6 @@ Contents describe(const Opt& opt, std::uint8_t storage) {
   return c;
 }
 
-template <class T>
-struct SpanRef {
-  std::string name;
-  std::span<T> data;
-  bool weight_decay = true;
-};
-
-template <class T>
-std::vector<SpanRef<T>> refs(const ParameterSet<T>& p) {
-  std::vector<SpanRef<T>> r;
-  for (std::size_t i = 0; i < p.size(); ++i) {
-    r.push_back(SpanRef<T>{p.name(i), p.span(i), p.options(i).weight_decay});
-  }
-  return r;
-}
-
 }  // namespace detail
 
 /// File image of `c` (format above); the span bits are written as given.
@@ -146,23 +137,29 @@ inline std::vector<unsigned char> serialize(const Contents& c) {
   body.u32(static_cast<std::uint32_t>(c.state.extra.size()));
   for (const double v : c.state.extra) body.f64(v);
   body.u8(c.has_params ? 1 : 0);
+  bool shaped = false;
   if (c.has_params) {
     body.u32(static_cast<std::uint32_t>(c.spans.size()));
     for (const Contents::Span& s : c.spans) {
       body.str(s.name, "checkpoint span name");
       body.u64(s.size);
-      body.u8(s.weight_decay ? 1 : 0);
+      body.u8(static_cast<std::uint8_t>((s.weight_decay ? 1 : 0) | (s.shape.empty() ? 0 : 2)));
+      if (!s.shape.empty()) {
+        body.u64(s.shape.rows);
+        body.u64(s.shape.cols);
+        shaped = true;
+      }
       body.raw(s.bits.data(), s.bits.size());
     }
   }
-  return zoopt::detail::bin::framed(detail::magic, format_version, body);
+  return zoopt::detail::bin::framed(detail::magic, shaped ? 2 : 1, body);
 }
 
 /// Parses a file image; throws FormatError if it is corrupt or truncated.
 inline Contents deserialize(const std::vector<unsigned char>& bytes,
                             const std::string& source = "<memory>") {
   zoopt::detail::bin::Reader r(bytes, source, "checkpoint");
-  r.header(detail::magic, "checkpoint", format_version);
+  const std::uint32_t version = r.header(detail::magic, "checkpoint", format_version, 1);
   const std::size_t crc_pos = r.framed_body();
   const std::size_t body_start = r.pos();
   Contents c;
@@ -192,8 +189,16 @@ inline Contents deserialize(const std::vector<unsigned char>& bytes,
       s.name = r.str("span name");
       s.size = r.u64("span size");
       const std::uint8_t f = r.u8("span flags");
-      if ((f & ~1u) != 0u) r.fail("corrupt file: reserved span flag bits set", r.pos() - 1);
+      const unsigned allowed = version >= 2 ? 3u : 1u;
+      if ((f & ~allowed) != 0u) r.fail("corrupt file: reserved span flag bits set", r.pos() - 1);
       s.weight_decay = (f & 1u) != 0u;
+      if ((f & 2u) != 0u) {
+        s.shape.rows = r.u64("span rows");
+        s.shape.cols = r.u64("span cols");
+        if (!s.shape.fits(s.size)) {
+          r.fail("corrupt file: span '" + s.name + "' shape does not match its size", r.pos() - 16);
+        }
+      }
       if (s.size > (crc_pos - r.pos()) / width) {
         r.fail("corrupt file: span '" + s.name + "' size " + std::to_string(s.size) +
                    " exceeds the file",
@@ -203,6 +208,10 @@ inline Contents deserialize(const std::vector<unsigned char>& bytes,
       r.raw(s.bits.data(), s.bits.size(), "span data");
       c.spans.push_back(std::move(s));
     }
+  }
+  if (version >= 2 && std::none_of(c.spans.begin(), c.spans.end(),
+                                   [](const Contents::Span& s) { return !s.shape.empty(); })) {
+    r.fail("corrupt file: version 2 without a span shape (such files are version 1)", 8);
   }
   if (r.pos() != crc_pos) {
     r.fail("corrupt file: body_len says " + std::to_string(crc_pos - body_start) +
@@ -217,11 +226,14 @@ template <class Opt, class T>
 Contents capture(const Opt& opt, const ParameterSet<T>& params) {
   Contents c = detail::describe(opt, storage_traits<T>::code);
   c.has_params = true;
-  for (const auto& ref : detail::refs(params)) {
+  for (std::size_t i = 0; i < params.size(); ++i) {
+    const std::span<T> data = params.span(i);
     zoopt::detail::bin::Writer w;
-    detail::put_elements<T>(w, std::span<const T>(ref.data.data(), ref.data.size()));
+    detail::put_elements<T>(w, std::span<const T>(data.data(), data.size()));
+    const SpanOptions o = params.options(i);
     c.spans.push_back(
-        Contents::Span{ref.name, ref.data.size(), ref.weight_decay, std::move(w.bytes())});
+        Contents::Span{params.name(i), data.size(), o.weight_decay, std::move(w.bytes()),
+                       ShapedSampler<typename Opt::sampler_type> ? o.shape : MatrixShape{}});
   }
   return c;
 }
@@ -294,6 +306,15 @@ void restore(const Contents& c, Opt& opt, ParameterSet<T>& params,
         "entry " + std::to_string(i) + " ('" + s.name + "', " + std::to_string(s.size) +
             " elements) does not match parameter span '" + params.name(i) + "' (" +
             std::to_string(params.span(i).size()) + " elements) or its weight-decay flag");
+    if constexpr (ShapedSampler<typename Opt::sampler_type>) {
+      const MatrixShape mine = params.options(i).shape;
+      zoopt::detail::require(s.shape == mine, where.c_str(), "spans",
+                             "entry " + std::to_string(i) + " ('" + s.name + "') has shape " +
+                                 std::to_string(s.shape.rows) + " x " +
+                                 std::to_string(s.shape.cols) + " but the parameter span has " +
+                                 std::to_string(mine.rows) + " x " + std::to_string(mine.cols) +
+                                 " (the sampler's noise depends on it)");
+    }
   }
   opt.set_state(c.state);  // may throw (extra state); parameters untouched then
   for (std::size_t i = 0; i < c.spans.size(); ++i) {

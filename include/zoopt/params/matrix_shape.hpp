@@ -13,6 +13,10 @@ struct MatrixShape {
   std::uint64_t rows = 0;
   std::uint64_t cols = 0;
   [[nodiscard]] constexpr bool empty() const noexcept { return rows == 0 && cols == 0; }
+  /// True when rows * cols = size exactly (no overflow), both >= 1.
+  [[nodiscard]] constexpr bool fits(std::uint64_t size) const noexcept {
+    return rows >= 1 && cols >= 1 && size % cols == 0 && size / cols == rows;
+  }
   friend constexpr bool operator==(const MatrixShape&, const MatrixShape&) = default;
 };
 

@@ -57,13 +57,10 @@ class ParameterSet {
     detail::require(!data.empty(), "ParameterSet::add", "data",
                     "(span '" + name + "') must not be empty");
     const MatrixShape shape = options.shape;
-    detail::require(
-        shape.empty() || (shape.rows >= 1 && shape.cols >= 1 && shape.rows <= data.size() &&
-                          shape.cols <= data.size() && shape.rows * shape.cols == data.size()),
-        "ParameterSet::add", "options.shape",
-        "(span '" + name + "') is " + std::to_string(shape.rows) + " x " +
-            std::to_string(shape.cols) + " but the span has " + std::to_string(data.size()) +
-            " elements");
+    detail::require(shape.empty() || shape.fits(data.size()), "ParameterSet::add", "options.shape",
+                    "(span '" + name + "') is " + std::to_string(shape.rows) + " x " +
+                        std::to_string(shape.cols) + " but the span has " +
+                        std::to_string(data.size()) + " elements");
     const auto lo = reinterpret_cast<std::uintptr_t>(data.data());
     const auto hi = lo + data.size_bytes();
     for (std::size_t i = 0; i < views_.size(); ++i) {

@@ -57,6 +57,7 @@
 // offset and the field.
 #pragma once
 
+#include <algorithm>
 #include <bit>
 #include <cmath>
 #include <cstdint>
@@ -126,11 +127,8 @@ class UpdateLog {
       for (const SpanInfo& s : spans) {
         detail::require(s.size >= 1, "UpdateLog::Header", "spans",
                         "entry '" + s.name + "' must have size >= 1");
-        detail::require(
-            s.shape.empty() || (s.shape.rows >= 1 && s.shape.cols <= s.size &&
-                                s.shape.rows <= s.size && s.shape.rows * s.shape.cols == s.size),
-            "UpdateLog::Header", "spans",
-            "entry '" + s.name + "' has a shape whose rows * cols is not its size");
+        detail::require(s.shape.empty() || s.shape.fits(s.size), "UpdateLog::Header", "spans",
+                        "entry '" + s.name + "' has a shape whose rows * cols is not its size");
       }
     }
   };
@@ -383,10 +381,15 @@ class UpdateLog {
       if ((f & 2u) != 0u) {
         s.shape.rows = r.u64("span rows");
         s.shape.cols = r.u64("span cols");
-        if (s.shape.rows == 0 || s.shape.cols == 0)
-          r.fail("corrupt header: span '" + s.name + "' has a zero dimension", r.pos() - 16);
+        if (!s.shape.fits(s.size))
+          r.fail("corrupt header: span '" + s.name + "' shape does not match its size",
+                 r.pos() - 16);
       }
       h.spans.push_back(std::move(s));
+    }
+    if (version >= 2 && std::none_of(h.spans.begin(), h.spans.end(),
+                                     [](const SpanInfo& s) { return !s.shape.empty(); })) {
+      r.fail("corrupt header: version 2 without a span shape (such logs are version 1)", 8);
     }
     if (r.pos() != body_start + hlen) {
       r.fail("corrupt header: header_len says " + std::to_string(hlen) + " bytes, fields use " +
