@@ -141,14 +141,9 @@ inline std::vector<unsigned char> serialize(const Contents& c) {
   if (c.has_params) {
     body.u32(static_cast<std::uint32_t>(c.spans.size()));
     for (const Contents::Span& s : c.spans) {
-      body.str(s.name, "checkpoint span name");
-      body.u64(s.size);
-      body.u8(static_cast<std::uint8_t>((s.weight_decay ? 1 : 0) | (s.shape.empty() ? 0 : 2)));
-      if (!s.shape.empty()) {
-        body.u64(s.shape.rows);
-        body.u64(s.shape.cols);
-        shaped = true;
-      }
+      shaped = zoopt::detail::bin::write_span_entry(body, {s.name, s.size, s.weight_decay, s.shape},
+                                                    "checkpoint span name") ||
+               shaped;
       body.raw(s.bits.data(), s.bits.size());
     }
   }
@@ -185,20 +180,8 @@ inline Contents deserialize(const std::vector<unsigned char>& bytes,
   if (c.has_params) {
     const std::uint32_t spans = r.u32("spans");
     for (std::uint32_t i = 0; i < spans; ++i) {
-      Contents::Span s;
-      s.name = r.str("span name");
-      s.size = r.u64("span size");
-      const std::uint8_t f = r.u8("span flags");
-      const unsigned allowed = version >= 2 ? 3u : 1u;
-      if ((f & ~allowed) != 0u) r.fail("corrupt file: reserved span flag bits set", r.pos() - 1);
-      s.weight_decay = (f & 1u) != 0u;
-      if ((f & 2u) != 0u) {
-        s.shape.rows = r.u64("span rows");
-        s.shape.cols = r.u64("span cols");
-        if (!s.shape.fits(s.size)) {
-          r.fail("corrupt file: span '" + s.name + "' shape does not match its size", r.pos() - 16);
-        }
-      }
+      auto e = zoopt::detail::bin::read_span_entry(r, version, "corrupt file");
+      Contents::Span s{std::move(e.name), e.size, e.weight_decay, {}, e.shape};
       if (s.size > (crc_pos - r.pos()) / width) {
         r.fail("corrupt file: span '" + s.name + "' size " + std::to_string(s.size) +
                    " exceeds the file",

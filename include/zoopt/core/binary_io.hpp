@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "zoopt/core/error.hpp"
+#include "zoopt/params/matrix_shape.hpp"
 
 namespace zoopt {
 
@@ -204,6 +205,52 @@ inline std::vector<unsigned char> framed(const char* magic, std::uint32_t versio
   w.raw(body.bytes().data(), body.size());
   w.u32(w.crc_from(0));
   return std::move(w.bytes());
+}
+
+/// One span's entry in an update log or a checkpoint: name, size, and flags
+/// (bit 0: weight decay; bit 1, format version 2 only: the matrix shape
+/// follows as rows u64, cols u64).
+struct SpanEntry {
+  std::string name;
+  std::uint64_t size = 0;
+  bool weight_decay = true;
+  MatrixShape shape{};
+};
+
+/// Writes a span entry; returns true when it carries a shape (the file is
+/// then version 2).
+inline bool write_span_entry(Writer& w, const SpanEntry& s, const char* name_field) {
+  w.str(s.name, name_field);
+  w.u64(s.size);
+  w.u8(static_cast<std::uint8_t>((s.weight_decay ? 1 : 0) | (s.shape.empty() ? 0 : 2)));
+  if (s.shape.empty()) return false;
+  w.u64(s.shape.rows);
+  w.u64(s.shape.cols);
+  return true;
+}
+
+/// Reads a span entry of a file of format `version`; `corrupt` starts the
+/// messages of invalid flags or shapes ("corrupt header", "corrupt file").
+template <class E>
+SpanEntry read_span_entry(Reader<E>& r, std::uint32_t version, const char* corrupt) {
+  SpanEntry s;
+  s.name = r.str("span name");
+  s.size = r.u64("span size");
+  const std::uint8_t f = r.u8("span flags");
+  const unsigned allowed = version >= 2 ? 3u : 1u;
+  if ((f & ~allowed) != 0u) {
+    r.fail(std::string(corrupt) + ": reserved span flag bits set", r.pos() - 1);
+  }
+  s.weight_decay = (f & 1u) != 0u;
+  if ((f & 2u) != 0u) {
+    s.shape.rows = r.u64("span rows");
+    s.shape.cols = r.u64("span cols");
+    if (!s.shape.fits(s.size)) {
+      r.fail(std::string(corrupt) + ": span '" + s.name + "' shape does not match its size",
+             r.pos() - 16);
+    }
+  }
+  return s;
 }
 
 /// Whole file into memory; E if it cannot be opened or read.
