@@ -43,97 +43,12 @@
 #include "zoopt/detail/loss_call.hpp"
 #include "zoopt/mpi/communicator.hpp"
 #include "zoopt/mpi/error.hpp"
+#include "zoopt/mpi/options.hpp"
+#include "zoopt/mpi/replica_hash.hpp"
 #include "zoopt/optimizer/step_engine.hpp"
 #include "zoopt/params/parameter_set.hpp"
 
 namespace zoopt::mpi {
-
-/// How a step is split across ranks.
-enum class Parallelism : std::uint8_t {
-  data = 0,       ///< each rank: all directions on its own data shard
-  directions = 1  ///< each rank: a contiguous block of directions, same batch
-};
-
-/// Settings of a Distributed driver, the same on every rank.
-struct Options {
-  Parallelism parallelism = Parallelism::data;  ///< how a step is split across ranks
-  /// Compare a hash of every replica's parameters every this many steps of
-  /// this driver (0: never; the first step always checks). A mismatch throws
-  /// ReplicaDivergence on every rank. Costs one read of the parameters and
-  /// one allgather of 8 * 11 bytes per rank.
-  std::uint64_t check_every = 100;
-  /// Deadline of each collective in seconds (finite, > 0); a rank that waits
-  /// longer aborts the job with a "zoopt::mpi: ... timed out" message.
-  double timeout_seconds = Communicator::default_timeout_seconds;
-  /// Exit code given to MPI_Abort on a missed deadline or an MPI error.
-  int abort_code = Communicator::default_abort_code;
-  /// The ranks taking part (duplicated internally; the user's messages on it
-  /// never mix with zoopt's).
-  MPI_Comm comm = MPI_COMM_WORLD;
-
-  /// Throws std::invalid_argument naming the first invalid field.
-  void check() const {
-    zoopt::detail::require(
-        parallelism == Parallelism::data || parallelism == Parallelism::directions,
-        "zoopt::mpi::Options", "parallelism", "must be data or directions");
-    zoopt::detail::require(std::isfinite(timeout_seconds) && timeout_seconds > 0.0,
-                           "zoopt::mpi::Options", "timeout_seconds", "must be finite and > 0");
-  }
-};
-
-/// Contiguous block [first, last) of the n directions owned by `rank` of
-/// `ranks`: the first n % ranks ranks get one direction more than the others.
-[[nodiscard]] inline std::pair<std::uint32_t, std::uint32_t> direction_block(std::uint32_t n,
-                                                                             int rank,
-                                                                             int ranks) noexcept {
-  const auto p = static_cast<std::uint32_t>(ranks);
-  const auto r = static_cast<std::uint32_t>(rank);
-  const std::uint32_t base = n / p;
-  const std::uint32_t extra = n % p;
-  const std::uint32_t first = r * base + std::min(r, extra);
-  return {first, first + base + (r < extra ? 1u : 0u)};
-}
-
-/// A cheap 64-bit hash of the parameters' bits (and of the span sizes): four
-/// independent multiply-xor lanes over 8-byte words, one read of the
-/// parameters. Any single changed word always changes the hash.
-template <class T>
-[[nodiscard]] std::uint64_t parameter_hash(std::span<const SpanView<T>> views) noexcept {
-  constexpr std::uint64_t prime = 0x9e3779b97f4a7c15ULL;  // odd: a bijection mod 2^64
-  std::uint64_t lane[4] = {0x243f6a8885a308d3ULL, 0x13198a2e03707344ULL, 0xa4093822299f31d0ULL,
-                           0x082efa98ec4e6c89ULL};
-  auto mix = [&](int j, std::uint64_t w) { lane[j] = (lane[j] ^ w) * prime; };
-  for (const SpanView<T>& v : views) {
-    const auto* bytes = reinterpret_cast<const unsigned char*>(v.data);
-    const std::size_t n = v.size * sizeof(T);
-    std::size_t i = 0;
-    for (; i + 32 <= n; i += 32) {
-      std::uint64_t w[4];
-      std::memcpy(w, bytes + i, 32);
-      mix(0, w[0]);
-      mix(1, w[1]);
-      mix(2, w[2]);
-      mix(3, w[3]);
-    }
-    for (; i + 8 <= n; i += 8) {
-      std::uint64_t w;
-      std::memcpy(&w, bytes + i, 8);
-      mix(0, w);
-    }
-    std::uint64_t tail = 0;
-    std::memcpy(&tail, bytes + i, n - i);
-    mix(1, tail);
-    mix(2, static_cast<std::uint64_t>(v.size));
-  }
-  std::uint64_t h = 0;
-  for (const std::uint64_t l : lane) {
-    h ^= l;
-    h ^= h >> 31;
-    h *= 0xbf58476d1ce4e5b9ULL;
-    h ^= h >> 29;
-  }
-  return h;
-}
 
 /// Runs an optimizer's steps over MPI. `Optimizer` is any zoopt optimizer
 /// (MeZO, KerZOO, ZOFineTuner, ...): the driver runs the optimizer's own step
