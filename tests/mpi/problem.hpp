@@ -67,16 +67,17 @@ double mean_loss(const std::vector<Shard>& shards, std::span<const T> theta) {
 }
 
 /// Parameters in one buffer, exposed as a two-span ParameterSet ("w" with
-/// weight decay, "b" without).
+/// weight decay and the matrix shape `shape`, if any; "b" without).
 template <class T>
 struct Replica {
   std::vector<T> storage;
   zoopt::ParameterSet<T> set;
 
-  Replica(std::size_t d, std::size_t bias, std::uint64_t seed) : storage(d) {
+  Replica(std::size_t d, std::size_t bias, std::uint64_t seed, zoopt::MatrixShape shape = {})
+      : storage(d) {
     Stream g(seed);
     for (T& v : storage) v = static_cast<T>(0.5 * g.next());
-    set.add("w", std::span<T>(storage.data(), d - bias));
+    set.add("w", std::span<T>(storage.data(), d - bias), {.shape = shape});
     set.add("b", std::span<T>(storage.data() + (d - bias), bias), {.weight_decay = false});
   }
   Replica(const Replica&) = delete;

@@ -4,6 +4,7 @@
 // after an ordinary step, in both parallel modes; replaying the log onto the
 // base parameters reproduces the final parameters bit for bit on every rank;
 // with the directions split, the run equals a single-process run bit for bit.
+// Samplers that read shapes (LowRankSampler) get them on every rank.
 #include <zoopt/kerzoo.hpp>
 #include <zoopt/mpi.hpp>
 
@@ -31,7 +32,11 @@ void log_case(const char* name, zm::Parallelism mode, bool ordinary_step_first,
   const bool by_data = mode == zm::Parallelism::data;
   const auto shards = all_shards(by_data ? world_size() : 2, d);
   const std::vector<Shard> own = by_data ? std::vector<Shard>{shards[world_rank()]} : shards;
-  Replica<T> x(d, 11, 31);
+  // "w" (200 elements) as a 10 x 20 matrix for samplers that read shapes.
+  const zoopt::MatrixShape shape = zoopt::ShapedSampler<typename Opt::sampler_type>
+                                       ? zoopt::MatrixShape{10, 20}
+                                       : zoopt::MatrixShape{};
+  Replica<T> x(d, 11, 31, shape);
   Opt opt(params);
   opt.set_warning_sink([](const std::string&) {});
   auto shared_loss = [&] { return mean_loss<T>(shards, x.values()); };
@@ -55,12 +60,12 @@ void log_case(const char* name, zm::Parallelism mode, bool ordinary_step_first,
   const zoopt::OptimizeResult r = driver.optimize(my_loss, x.set, steps, log.recorder(opt),
                                                   Agree{&opt, &driver, &coefficients_agree});
 
-  Replica<T> target(d, 11, 31);
+  Replica<T> target(d, 11, 31, shape);
   std::copy(base.begin(), base.end(), target.storage.begin());
   if constexpr (std::is_same_v<typename Opt::update_type, zoopt::SgdUpdate>) {
-    zoopt::replay(log, target.set);
+    zoopt::replay<typename Opt::sampler_type>(log, target.set);
   } else {
-    zoopt::replay(log, target.set, rule_state);
+    zoopt::replay<typename Opt::sampler_type>(log, target.set, rule_state);
   }
   const bool same = bitwise_equal(std::span<const T>(target.storage), x.values());
   std::printf("[rank %d] %s: %zu records, replay %s\n", world_rank(), name, log.size(),
@@ -75,7 +80,7 @@ void log_case(const char* name, zm::Parallelism mode, bool ordinary_step_first,
   if (!by_data) {
     // Splitting the directions changes nothing: one process taking the same
     // steps ends on the same bits.
-    Replica<T> alone(d, 11, 31);
+    Replica<T> alone(d, 11, 31, shape);
     Opt single(params);
     single.set_warning_sink([](const std::string&) {});
     auto loss = [&] { return mean_loss<T>(shards, alone.values()); };
@@ -125,6 +130,8 @@ int main(int argc, char** argv) {
     all_cases<zoopt::FZOO<double, zoopt::RademacherSampler,
                           zoopt::CpuBackend<double, zoopt::RademacherSampler>, zoopt::AdamUpdate>>(
         "fzoo double n=4 adam", {.lr = 1e-3, .eps = 1e-3, .directions = 4, .seed = 7});
+    all_cases<zoopt::MeZO<float, zoopt::LowRankSampler<2, 4>>>(
+        "mezo float n=3 low-rank", {.lr = 1e-3, .eps = 1e-3, .directions = 3, .seed = 8});
   }
   const int rc = finish("mpi_update_log");
   MPI_Finalize();
