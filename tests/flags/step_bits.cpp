@@ -56,6 +56,13 @@ int main(int argc, char** argv) {
     return 77;
   }
 #endif
+#if defined(__x86_64__) && defined(__AVX512F__)
+  if (!__builtin_cpu_supports("avx512f") || !__builtin_cpu_supports("avx512bw") ||
+      !__builtin_cpu_supports("avx512dq") || !__builtin_cpu_supports("avx512vl")) {
+    std::printf("skipped: built for AVX-512, which this CPU lacks\n");
+    return 77;
+  }
+#endif
   std::uint64_t h = 1469598103934665603ull;
   h = run<float>(zoopt::MeZO<float>(
                      {.lr = 3e-2, .eps = 1e-3, .directions = 3, .seed = 42, .weight_decay = 0.1}),
