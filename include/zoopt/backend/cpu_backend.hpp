@@ -6,24 +6,11 @@
 // rounding therefore never accumulates into the parameters, and L- is taken
 // at fl(theta0 - h z), not at fl(fl(theta0 + h z) - 2 h z).
 //
-// Rebuilding theta0 = fl(x - d) is exact for most elements; it is not
-// when |theta0| is far below |d| or theta0 + d crosses into a coarser binade
-// (the rounding of fl(theta0 + d) then discards low bits of theta0). No
-// in-place scheme can avoid that: fl(. + d) maps several floats to one. The
-// backend therefore checks each write and keeps the elements whose current
-// value does not invert in a sparse journal (global index, theta0 bits),
-// rewritten by every pass: an element leaves it as soon as its new point
-// inverts again. A restore or update reads theta0 from the journal for those
-// elements, so aborting a step returns the exact pre-step bits. The journal
-// is empty between steps. Its size during a step depends on the binade
-// geometry, not on the precision: for theta ~ N(0, 0.02^2), eps = 1e-3 and
-// Gaussian z about 7.5% of the elements at a perturbed point (float/double;
-// ~4.6% for half/bfloat16; tests/exact/README.md), far fewer when
-// |theta| >> eps. Memory: two buffers of (8-byte index + sizeof(T)) per
-// journaled element, reused across steps and grown only when a step needs
-// more than any before. Options::exact_restore = false drops the journal:
-// then restores and updates start from fl(x - d), which can differ from
-// theta0 by an ulp on those elements (the drift of the reference MeZO).
+// Rebuilding theta0 = fl(x - d) is not always exact; the elements for which
+// it is not are kept in a sparse restore journal (backend/restore_journal.hpp
+// says when and what it costs), so restores and updates start from the exact
+// theta0. Options::exact_restore = false drops the journal (the drift of the
+// reference MeZO).
 //
 // Noise is generated a chunk of 256 elements at a time (noise_chunk), the
 // same values as noise_block, so that the Philox rounds and Box-Muller
@@ -62,8 +49,10 @@
 #include <vector>
 
 #include "zoopt/backend/cpu_options.hpp"
+#include "zoopt/backend/direction_noise.hpp"
 #include "zoopt/backend/parameter_checks.hpp"
 #include "zoopt/backend/pass_threads.hpp"
+#include "zoopt/backend/restore_journal.hpp"
 #include "zoopt/backend/term.hpp"
 #include "zoopt/core/error.hpp"
 #include "zoopt/core/fp_contract.hpp"
@@ -119,7 +108,7 @@ class CpuBackend {
     parts_.resize(threads_);
     if (exact_) {
       journal_.reserve(options.journal_reserve);
-      for (Journal& j : parts_) j.reserve(options.journal_reserve / threads_ + 1);
+      for (detail::RestoreJournal<T>& j : parts_) j.reserve(options.journal_reserve / threads_ + 1);
     }
   }
 
@@ -144,7 +133,7 @@ class CpuBackend {
   void move(std::span<const SpanView<T>> views, std::uint64_t seed, std::uint64_t step,
             std::span<const Term> terms) {
     const unsigned n = run_pass(views, seed, step, terms, [this](unsigned part) {
-      Journal& out = parts_[part];
+      detail::RestoreJournal<T>& out = parts_[part];
       out.clear();
       return [ this, &out ](std::uint64_t g0, T * x, const T* theta0, const C* d_after, int count,
                             const SpanView<T>&) __attribute__((always_inline)) {
@@ -154,26 +143,7 @@ class CpuBackend {
           }
           return;
         }
-        // Write and check in one branch-free loop (it vectorises); journal
-        // the elements that do not invert in a second, rarely taken one.
-        unsigned char keep[kChunkElements];
-        unsigned char any = 0;
-        for (int k = 0; k < count; ++k) {
-          const T next = static_cast<T>(static_cast<C>(theta0[k]) + d_after[k]);
-          x[k] = next;
-          const unsigned char bad =
-              std::bit_cast<bits_t<T>>(static_cast<T>(static_cast<C>(next) - d_after[k])) !=
-              std::bit_cast<bits_t<T>>(theta0[k]);
-          keep[k] = bad;
-          any |= bad;
-        }
-        if (any == 0) return;
-        for (int k = 0; k < count; ++k) {
-          if (keep[k] != 0) {
-            out.index.push_back(g0 + static_cast<std::uint64_t>(k));
-            out.value.push_back(theta0[k]);
-          }
-        }
+        detail::write_checked(g0, x, theta0, d_after, count, out);
       };
     });
     // The parts cover increasing index ranges: in order, they are the sorted
@@ -308,24 +278,6 @@ class CpuBackend {
     journal_.clear();
   }
 
-  /// Sorted global indices and the exact theta0 of the journaled elements.
-  struct Journal {
-    std::vector<std::uint64_t> index;
-    std::vector<T> value;
-    void clear() noexcept {
-      index.clear();
-      value.clear();
-    }
-    void reserve(std::size_t n) {
-      index.reserve(n);
-      value.reserve(n);
-    }
-    void append(const Journal& j) {
-      index.insert(index.end(), j.index.begin(), j.index.end());
-      value.insert(value.end(), j.value.begin(), j.value.end());
-    }
-  };
-
   // One pass over all views: splits the elements (in view order) into up to
   // threads_ parts of whole noise chunks, and calls for_each_element on
   // each with make_op(part). Returns the number of parts. The noise of an
@@ -339,7 +291,7 @@ class CpuBackend {
     const auto n =
         static_cast<unsigned>(std::clamp<std::uint64_t>(total / kElementsPerThread, 1, threads_));
     const std::uint64_t chunks = (total + kChunkElements - 1) / kChunkElements;
-    if constexpr (ShapedSampler<Sampler>) prepare_factors(views, seed, step, terms);
+    scratch_.prepare(views, seed, step, terms);
     auto part = [&](unsigned k) {
       const auto at = [&](unsigned j) {
         return std::min(total, chunks * j / n * std::uint64_t{kChunkElements});
@@ -360,31 +312,6 @@ class CpuBackend {
     }
     return n;
   }
-
-  // A shaped sampler's scratch for every (term, view) of a pass, filled
-  // before the pass splits into threads; grows only when a pass needs more.
-  void prepare_factors(std::span<const SpanView<T>> views, std::uint64_t seed, std::uint64_t step,
-                       std::span<const Term> terms) {
-    factor_at_.assign(terms.size() * views.size(), 0);
-    std::size_t total = 0;
-    for (std::size_t t = 0; t < terms.size(); ++t) {
-      for (std::size_t s = 0; s < views.size(); ++s) {
-        factor_at_[t * views.size() + s] = total;
-        if (terms[t].before != 0.0 || terms[t].after != 0.0) {
-          total += Sampler::scratch_size(layout(views[s]));
-        }
-      }
-    }
-    if (factors_.size() < total) factors_.resize(total);
-    for (std::size_t t = 0; t < terms.size(); ++t) {
-      if (terms[t].before == 0.0 && terms[t].after == 0.0) continue;
-      for (std::size_t s = 0; s < views.size(); ++s) {
-        Sampler::prepare(NoiseKey{seed, step, terms[t].direction}, layout(views[s]),
-                         factors_.data() + factor_at_[t * views.size() + s]);
-      }
-    }
-  }
-  static SpanLayout layout(const SpanView<T>& v) { return SpanLayout{v.offset, v.size, v.shape}; }
 
 #if ZOOPT_CPU_DISPATCH
   // for_each_element with everything it inlines compiled for AVX2.
@@ -415,9 +342,7 @@ class CpuBackend {
     C d_before[kChunkElements];
     C d_after[kChunkElements];
     T theta0[kChunkElements];
-    const std::vector<std::uint64_t>& jidx = journal_.index;
-    std::size_t cursor = 0;
-    bool cursor_placed = false;
+    typename detail::RestoreJournal<T>::Cursor journaled(journal_);
     std::uint64_t position = 0;
     for (std::size_t view = 0; view < views.size(); ++view) {
       const SpanView<T>& v = views[view];
@@ -427,11 +352,6 @@ class CpuBackend {
       if (from >= to) continue;
       std::uint64_t g = v.offset + (from - (position - v.size));
       const std::uint64_t end = g + (to - from);
-      if (!cursor_placed) {  // the journal is sorted by global index
-        cursor =
-            static_cast<std::size_t>(std::lower_bound(jidx.begin(), jidx.end(), g) - jidx.begin());
-        cursor_placed = true;
-      }
       while (g < end) {
         const std::uint64_t chunk = g / chunk_size;
         const std::uint64_t first = chunk * chunk_size;
@@ -446,19 +366,7 @@ class CpuBackend {
           const Term& t = terms[term];
           if (t.before == 0.0 && t.after == 0.0) continue;
           const NoiseKey key{seed, step, t.direction};
-          if constexpr (ShapedSampler<Sampler>) {
-            Sampler::generate(key, layout(v),
-                              factors_.data() + factor_at_[term * views.size() + view],
-                              g - v.offset, hi - lo, z + lo);
-          } else if (hi - lo >= 64) {
-            noise_chunk<Sampler>(key, chunk * kChunkBlocks, z);
-          } else {  // a short piece of a span: only its blocks (same values)
-            for (int b = lo / 4; b <= (hi - 1) / 4; ++b) {
-              C zb[4];
-              noise_block<Sampler>(key, chunk * kChunkBlocks + static_cast<std::uint64_t>(b), zb);
-              for (int k = 0; k < 4; ++k) z[4 * b + k] = zb[k];
-            }
-          }
+          detail::direction_noise(key, v, scratch_, term, view, chunk, lo, hi, z);
           const C cb = static_cast<C>(t.before * v.scale);
           const C ca = static_cast<C>(t.after * v.scale);
           any_before = any_before || t.before != 0.0;
@@ -478,11 +386,7 @@ class CpuBackend {
         } else {
           std::copy(x, x + count, theta0);
         }
-        while (cursor < jidx.size() && jidx[cursor] < g) ++cursor;
-        for (; cursor < jidx.size() && jidx[cursor] < g + static_cast<std::uint64_t>(count);
-             ++cursor) {
-          theta0[jidx[cursor] - g] = journal_.value[cursor];
-        }
+        journaled.overwrite(g, count, theta0);
         op(g, x, theta0, d_after + lo, count, v);
         g += static_cast<std::uint64_t>(count);
       }
@@ -495,10 +399,9 @@ class CpuBackend {
   LossWriteGuard<T> guard_;
   unsigned threads_ = 1;
   bool avx2_ = false;
-  Journal journal_;
-  std::vector<Journal> parts_;  // one new journal per part of a move pass
-  std::vector<C> factors_;      // a shaped sampler's scratch (prepare_factors)
-  std::vector<std::size_t> factor_at_;
+  detail::RestoreJournal<T> journal_;
+  std::vector<detail::RestoreJournal<T>> parts_;  // one new journal per part of a move pass
+  detail::DirectionScratch<C, Sampler> scratch_;
   detail::PassThreadsSlot pool_;
 };
 

@@ -18,40 +18,13 @@
 #include "zoopt/core/error.hpp"
 #include "zoopt/core/storage.hpp"
 #include "zoopt/detail/loss_call.hpp"
+#include "zoopt/learned/meta_trainer_params.hpp"
 #include "zoopt/learned/perturbation_model.hpp"
 #include "zoopt/params/parameter_set.hpp"
 #include "zoopt/sampler/gaussian.hpp"
 #include "zoopt/sampler/noise.hpp"
 
 namespace zoopt {
-
-/// What one meta-step saw.
-struct MetaStepReport {
-  std::uint64_t step = 0;           ///< meta-steps taken before this one (noise key)
-  double loss_plus = 0.0;           ///< L(theta + eps c s.z)
-  double loss_minus = 0.0;          ///< L(theta - eps c s.z)
-  double projected_gradient = 0.0;  ///< g = (L+ - L-) / (2 eps)
-  double normaliser = 1.0;          ///< c
-  double trajectory_lr = 0.0;       ///< lr of the trajectory step taken
-};
-
-/// What MetaTrainer::train() returns.
-struct MetaTrainResult {
-  std::uint64_t steps = 0;                 ///< meta-steps taken
-  std::uint64_t forward_passes = 0;        ///< loss evaluations
-  std::uint64_t gradient_evaluations = 0;  ///< gradient functor calls
-  double first_loss = 0.0;                 ///< (L+ + L-)/2 of the first meta-step
-  double last_loss = 0.0;                  ///< (L+ + L-)/2 of the last meta-step
-};
-
-/// A gradient functor: grad(const ParameterSet<T>& p, std::span<T> out) writes
-/// dL/dtheta at the current parameters into `out`, element g of `out` being
-/// the derivative w.r.t. the element with global index g (span offset +
-/// position; out.size() == p.elements()).
-template <class G, class T>
-concept GradientFor = std::invocable < G&,
-        const ParameterSet<T>
-&, std::span < T >> ;
 
 /// Meta-trainer of a PerturbationModel. One meta-step on the current
 /// minibatch (the user's functors decide what the batch is):
@@ -99,47 +72,8 @@ class MetaTrainer {
     void operator()(const MetaStepReport&) const {}
   };
 
-  /// Settings. Defaults are the ZO Fine-tuner paper's for LLMs where they
-  /// make sense (eps, lr_meta, lr_mlp, lr_trajectory = its lr_llm,
-  /// momentum, 15 epochs with a reset every 5); steps_per_epoch is the
-  /// number of minibatches per epoch, which is the user's to set.
-  struct Params {
-    double eps = 1e-3;                    ///< perturbation scale of L+- (> 0)
-    double lr_meta = 1e-6;                ///< eta_meta of the virtual step (> 0)
-    double lr_mlp = 0.1;                  ///< SGD lr of the networks (>= 0)
-    double lr_trajectory = 0.01;          ///< initial trajectory lr (>= 0)
-    double momentum = 0.8;                ///< trajectory momentum, in [0, 1)
-    std::uint64_t epochs = 15;            ///< epochs (>= 1)
-    std::uint64_t reset_every = 5;        ///< epochs between resets of theta (>= 1)
-    std::uint64_t steps_per_epoch = 100;  ///< meta-steps per epoch (>= 1)
-    std::uint64_t seed = 0;               ///< noise seed of the meta-steps
-    bool normalise = true;                ///< use c = sqrt(sum d_i / sum d_i s_i^2)
-    double probe_eps = 1e-3;              ///< mu of meta_step_forward's block probes (> 0)
-    /// Clips each block's |dM/ds_i| to this value before backpropagation
-    /// (0: no clipping, the paper's setting).
-    double max_scale_gradient = 0.0;
-
-    /// Throws std::invalid_argument naming the first invalid field.
-    void check() const {
-      constexpr const char* w = "MetaTrainer::Params";
-      detail::require(std::isfinite(eps) && eps > 0.0, w, "eps", "must be finite and > 0");
-      detail::require(std::isfinite(lr_meta) && lr_meta > 0.0, w, "lr_meta",
-                      "must be finite and > 0");
-      detail::require(std::isfinite(lr_mlp) && lr_mlp >= 0.0, w, "lr_mlp",
-                      "must be finite and >= 0");
-      detail::require(std::isfinite(lr_trajectory) && lr_trajectory >= 0.0, w, "lr_trajectory",
-                      "must be finite and >= 0");
-      detail::require(std::isfinite(momentum) && momentum >= 0.0 && momentum < 1.0, w, "momentum",
-                      "must be in [0, 1)");
-      detail::require(epochs >= 1, w, "epochs", "must be >= 1");
-      detail::require(reset_every >= 1, w, "reset_every", "must be >= 1");
-      detail::require(steps_per_epoch >= 1, w, "steps_per_epoch", "must be >= 1");
-      detail::require(std::isfinite(probe_eps) && probe_eps > 0.0, w, "probe_eps",
-                      "must be finite and > 0");
-      detail::require(std::isfinite(max_scale_gradient) && max_scale_gradient >= 0.0, w,
-                      "max_scale_gradient", "must be finite and >= 0");
-    }
-  };
+  /// Settings (learned/meta_trainer_params.hpp).
+  using Params = MetaTrainerParams;
 
   /// Starts from `initial` (e.g. PerturbationModel::unit(params)). Throws
   /// std::invalid_argument for invalid params or an empty model.
@@ -187,7 +121,7 @@ class MetaTrainer {
     start_.resize(d);
     backup_.resize(d);
     velocity_.assign(d, T(0));
-    copy_out(params, start_);
+    copy_to_flat(params, std::span<T>(start_));
     period_step_ = 0;
     begun_ = true;
     reset_history();
@@ -197,7 +131,7 @@ class MetaTrainer {
   /// the history (train() does this every reset_every epochs).
   void reset(ParameterSet<T>& params) {
     require_begun(params);
-    copy_in(params, start_);
+    copy_from_flat(std::span<const T>(start_), params);
     std::fill(velocity_.begin(), velocity_.end(), T(0));
     period_step_ = 0;
     reset_history();
@@ -256,18 +190,6 @@ class MetaTrainer {
                     "must be the parameter set given to begin()");
   }
 
-  static void copy_out(const ParameterSet<T>& params, std::vector<T>& out) {
-    for (const SpanView<T>& v : params.views()) {
-      std::copy(v.data, v.data + v.size, out.begin() + static_cast<std::ptrdiff_t>(v.offset));
-    }
-  }
-  static void copy_in(ParameterSet<T>& params, const std::vector<T>& in) {
-    for (const SpanView<T>& v : params.views()) {
-      std::copy(in.begin() + static_cast<std::ptrdiff_t>(v.offset),
-                in.begin() + static_cast<std::ptrdiff_t>(v.offset + v.size), v.data);
-    }
-  }
-
   // Calls f(block, global index, theta element, z) for the elements of the
   // blocks in [first, last).
   template <class F>
@@ -301,12 +223,12 @@ class MetaTrainer {
     try {
       value = detail::call_loss(loss, params);
     } catch (...) {
-      copy_in(params, backup_);
+      copy_from_flat(std::span<const T>(backup_), params);
       throw;
     }
     ++forward_passes_;
     if (!std::isfinite(value)) {
-      copy_in(params, backup_);
+      copy_from_flat(std::span<const T>(backup_), params);
       throw NonFiniteLoss("zoopt: MetaTrainer: loss returned " + std::to_string(value) +
                           " at meta-step " + std::to_string(step_) + " (" + where +
                           "); parameters restored to their values before the step");
@@ -319,7 +241,7 @@ class MetaTrainer {
     try {
       std::invoke(grad, std::as_const(params), std::span<T>(gradient_));
     } catch (...) {
-      copy_in(params, backup_);
+      copy_from_flat(std::span<const T>(backup_), params);
       throw;
     }
     ++grad_evals_;
@@ -337,7 +259,7 @@ class MetaTrainer {
     const double c =
         model_.scales(cviews, loss_plus_, loss_minus_, std::span<const double>(previous_),
                       std::span<double>(scales_), p_.normalise, std::span<PertNN::Cache>(caches_));
-    copy_out(params, backup_);
+    copy_to_flat(params, std::span<T>(backup_));
 
     // 2. L+- at theta +- eps c s.z.
     displace(params, 0, nb, p_.eps * c);
@@ -396,7 +318,7 @@ class MetaTrainer {
         x = static_cast<T>(static_cast<double>(backup_[gi]) - lr * v);
       });
     } else {
-      copy_in(params, backup_);
+      copy_from_flat(std::span<const T>(backup_), params);
       gradient(*grad, params);
       for (const SpanView<T>& view : views) {
         for (std::size_t k = 0; k < view.size; ++k) {
@@ -448,10 +370,10 @@ class MetaTrainer {
         std::invoke(on_step, std::as_const(rep));
       }
     } catch (...) {
-      copy_in(params, start_);
+      copy_from_flat(std::span<const T>(start_), params);
       throw;
     }
-    copy_in(params, start_);
+    copy_from_flat(std::span<const T>(start_), params);
     r.forward_passes = forward_passes_ - f0;
     r.gradient_evaluations = grad_evals_ - g0;
     return r;

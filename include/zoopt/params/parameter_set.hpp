@@ -3,6 +3,7 @@
 // span (sum of the sizes of the spans before it) + its position in the span.
 #pragma once
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <functional>
@@ -113,5 +114,22 @@ class ParameterSet {
   std::vector<std::string> names_;
   std::uint64_t total_ = 0;
 };
+
+/// Copies every span of `params` into `flat` at its global offset
+/// (flat.size() >= params.elements()).
+template <class T>
+void copy_to_flat(const ParameterSet<T>& params, std::span<T> flat) {
+  for (const SpanView<T>& v : params.views()) {
+    std::copy(v.data, v.data + v.size, flat.data() + v.offset);
+  }
+}
+
+/// Writes `flat` (indexed by global offset) back into the spans of `params`.
+template <class T>
+void copy_from_flat(std::span<const T> flat, ParameterSet<T>& params) {
+  for (const SpanView<T>& v : params.views()) {
+    std::copy(flat.data() + v.offset, flat.data() + v.offset + v.size, v.data);
+  }
+}
 
 }  // namespace zoopt
