@@ -1,10 +1,13 @@
 // Explicit instantiations of the CUDA dispatch layer for the types a host
 // compiler can use through zoopt/cuda/cuda_backend.hpp: float, __half and
-// __nv_bfloat16 storage with the Gaussian, Rademacher and packed-sign
-// Rademacher samplers.
+// __nv_bfloat16 storage with the Gaussian, Rademacher, packed-sign
+// Rademacher and default low-rank (LowRankSampler<>, rank 2) samplers. Other
+// ranks: include kernels.cuh in a .cu file and instantiate them the same way
+// (Keep only acts on the host, but it is part of the type).
 #include "zoopt/cuda/kernels.cuh"
 #include "zoopt/cuda/reduce.cuh"
 #include "zoopt/sampler/gaussian.hpp"
+#include "zoopt/sampler/low_rank.hpp"
 #include "zoopt/sampler/rademacher.hpp"
 
 namespace zoopt::cuda::detail {
@@ -18,6 +21,7 @@ namespace zoopt::cuda::detail {
   ZOOPT_CUDA_INSTANTIATE_PASS(T, ::zoopt::GaussianSampler)                                         \
   ZOOPT_CUDA_INSTANTIATE_PASS(T, ::zoopt::RademacherSampler)                                       \
   ZOOPT_CUDA_INSTANTIATE_PASS(T, ::zoopt::PackedRademacherSampler)                                 \
+  ZOOPT_CUDA_INSTANTIATE_PASS(T, ::zoopt::LowRankSampler<>)                                        \
   template cudaError_t chunk_sums<T>(void*, std::size_t&, const DeviceSegment*,                    \
                                      const std::uint64_t*, const std::uint64_t*, std::uint32_t,    \
                                      SpanSums*, bool, cudaStream_t);                               \

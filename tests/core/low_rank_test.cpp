@@ -1,5 +1,5 @@
 // LowRankSampler: its definition (bit-exact against the documented streams,
-// on every thread count), its moments, V kept for Keep steps, the
+// on every thread count, and entry_at against the passes), its moments, V kept for Keep steps, the
 // unbiasedness of MeZO's estimate with it, shapes in ParameterSet, logs and
 // replay.
 #include <cmath>
@@ -74,6 +74,18 @@ void check_definition() {
         }
       }
       CHECK(mismatches == 0);
+      // entry_at (the CUDA kernels' per-element form) from prepare()'s
+      // scratch gives the pass's bits on every span.
+      std::size_t entry_mismatches = 0;
+      for (const zoopt::SpanView<C>& v : set.views()) {
+        const SpanLayout span{v.offset, v.size, v.shape};
+        std::vector<C> scratch(S::scratch_size(span));
+        S::prepare(key, span, scratch.data());
+        for (std::uint64_t p = 0; p < v.size; ++p) {
+          entry_mismatches += S::entry_at(key, span, scratch.data(), p) != v.data[p];
+        }
+      }
+      CHECK(entry_mismatches == 0);
     }
   }
 }

@@ -70,12 +70,18 @@ struct Layout {
     for (const auto& p : pieces) n += p.size;
     return n;
   }
+  // With `shaped`, pieces 0 and 3 are matrices (19 x 647 and 13 x 79), for
+  // samplers that use shapes.
   template <class T>
-  std::vector<SpanView<T>> views(T* base, double scale_of_4 = 1.0) const {
+  std::vector<SpanView<T>> views(T* base, double scale_of_4 = 1.0, bool shaped = false) const {
     std::vector<SpanView<T>> v;
     for (std::size_t i = 0; i < pieces.size(); ++i) {
       const auto& p = pieces[i];
-      v.push_back(SpanView<T>{base + p.at, p.size, p.offset, p.decay, i == 4 ? scale_of_4 : 1.0});
+      zoopt::MatrixShape shape{};
+      if (shaped && i == 0) shape = {19, 647};
+      if (shaped && i == 3) shape = {13, 79};
+      v.push_back(
+          SpanView<T>{base + p.at, p.size, p.offset, p.decay, i == 4 ? scale_of_4 : 1.0, shape});
     }
     return v;
   }
@@ -161,17 +167,17 @@ TEST_CASE("Gaussian noise on the device is bit-identical to the CPU's", "[cuda][
 namespace {
 
 // Device passes against the host emulation (same element functions, map
-// journal) for a full step sequence; Rademacher noise makes them exact.
-template <class T>
-void passes_match_reference() {
+// journal) for a full step sequence.
+template <class T, class Sampler = zoopt::RademacherSampler>
+void passes_match_reference(bool shaped = false) {
   const Layout L;
   DeviceArray<T> d(L.total());
   std::vector<T> host = gaussian_init<T>(L.total(), 0.02, 11);
   d.upload(host);
-  const auto dv = L.views(d.get(), 1.5);
-  const auto hv = L.views(host.data(), 1.5);
-  zc::CudaBackend<T, zoopt::RademacherSampler> backend;
-  zc::test::ReferencePasses<T, zoopt::RademacherSampler> ref;
+  const auto dv = L.views(d.get(), 1.5, shaped);
+  const auto hv = L.views(host.data(), 1.5, shaped);
+  zc::CudaBackend<T, Sampler> backend;
+  zc::test::ReferencePasses<T, Sampler> ref;
   const double h0 = 1e-3;
   const double h1 = 3e-3;
   for (std::uint64_t step = 0; step < 3; ++step) {
@@ -199,6 +205,10 @@ TEST_CASE("device passes equal the host emulation bit for bit", "[cuda][passes]"
   SECTION("float") { passes_match_reference<float>(); }
   SECTION("__half") { passes_match_reference<__half>(); }
   SECTION("__nv_bfloat16") { passes_match_reference<__nv_bfloat16>(); }
+  SECTION("float, low rank (factors uploaded from the host)") {
+    passes_match_reference<float, zoopt::LowRankSampler<>>(true);
+  }
+  SECTION("__half, low rank") { passes_match_reference<__half, zoopt::LowRankSampler<>>(true); }
 }
 
 namespace {
@@ -278,20 +288,26 @@ struct Problem {
 // and returns (cpu, device) parameters.
 template <class CpuOpt, class DevOpt, class Set>
 std::pair<std::vector<float>, std::vector<float>> trajectories(const Problem& P, Set set, int steps,
-                                                               bool device_loss) {
+                                                               bool device_loss,
+                                                               bool shaped = false) {
   typename CpuOpt::Params pc;
   set(pc);
   typename DevOpt::Params pd;
   set(pd);
+  // Shaped: a is 100 x 70, b 130 x 100 (n = 20000).
+  const std::size_t na = shaped ? 7000 : 7001;
+  const zoopt::SpanOptions oa{.shape = shaped ? zoopt::MatrixShape{100, 70} : zoopt::MatrixShape{}};
+  const zoopt::SpanOptions ob{
+      .weight_decay = false, .shape = shaped ? zoopt::MatrixShape{130, 100} : zoopt::MatrixShape{}};
   std::vector<float> cpu = P.init;
   zoopt::ParameterSet<float> cpu_set;
-  cpu_set.add("a", std::span<float>(cpu.data(), 7001))
-      .add("b", std::span<float>(cpu.data() + 7001, P.n - 7001), {.weight_decay = false});
+  cpu_set.add("a", std::span<float>(cpu.data(), na), oa)
+      .add("b", std::span<float>(cpu.data() + na, P.n - na), ob);
   DeviceArray<float> d(P.n);
   d.upload(P.init);
   zoopt::ParameterSet<float> dev_set;
-  dev_set.add("a", std::span<float>(d.get(), 7001))
-      .add("b", std::span<float>(d.get() + 7001, P.n - 7001), {.weight_decay = false});
+  dev_set.add("a", std::span<float>(d.get(), na), oa)
+      .add("b", std::span<float>(d.get() + na, P.n - na), ob);
   DeviceArray<float> dt(P.n);
   DeviceArray<float> dw(P.n);
   dt.upload(P.target);
@@ -356,6 +372,35 @@ TEST_CASE("200-step MeZO, KerZOO and FZOO trajectories: Rademacher bit-identical
   }
 }
 
+TEST_CASE("200-step low-rank MeZO and FZOO trajectories: bit-identical to the CPU",
+          "[cuda][trajectory][low_rank]") {
+  const Problem P;
+  using LowRank = zoopt::LowRankSampler<>;
+  {
+    auto mezo = [](auto& p) {
+      p.lr = 0.5;
+      p.eps = 1e-3;
+      p.seed = 7;
+      p.weight_decay = 1e-3;
+    };
+    auto [cpu, dev] = trajectories<zoopt::MeZO<float, LowRank>, zc::MeZO<float, LowRank>>(
+        P, mezo, 200, false, true);
+    REQUIRE(same_bits(cpu, dev));
+    CHECK(P.host_loss(cpu.data()) < P.host_loss(P.init.data()));
+  }
+  {
+    auto fzoo = [](auto& p) {
+      p.lr = 0.5;
+      p.eps = 1e-3;
+      p.seed = 7;
+      p.directions = 4;
+    };
+    auto [cpu, dev] = trajectories<zoopt::FZOO<float, LowRank>, zc::FZOO<float, LowRank>>(
+        P, fzoo, 200, false, true);
+    REQUIRE(same_bits(cpu, dev));
+  }
+}
+
 // Tolerance. The noise is bit-identical (test above), but the device loss
 // sums in a different order (double, relative difference ~1e-16), and were
 // the noise to differ by up to 8 ulp per value the trajectories would still
@@ -410,15 +455,20 @@ TEST_CASE("200-step Gaussian MeZO and KerZOO trajectories match the CPU within t
   }
 }
 
-TEST_CASE("the fused schedule (2 passes per step) equals the 3-pass CPU step", "[cuda][fused]") {
+namespace {
+
+// 50 steps (the last one moves into step 50, where LowRankSampler<>'s V is
+// drawn afresh) with the parameters as one span of the given shape.
+template <class Sampler>
+void fused_equals_cpu(zoopt::MatrixShape shape) {
   const Problem P;
   std::vector<float> cpu = P.init;
-  const std::vector<SpanView<float>> cv = {{cpu.data(), P.n, 0, true, 1.0}};
+  const std::vector<SpanView<float>> cv = {{cpu.data(), P.n, 0, true, 1.0, shape}};
   DeviceArray<float> d(P.n);
   d.upload(P.init);
-  const std::vector<SpanView<float>> dv = {{d.get(), P.n, 0, true, 1.0}};
-  zoopt::CpuBackend<float, zoopt::RademacherSampler> cb;
-  zc::CudaBackend<float, zoopt::RademacherSampler> gb;
+  const std::vector<SpanView<float>> dv = {{d.get(), P.n, 0, true, 1.0, shape}};
+  zoopt::CpuBackend<float, Sampler> cb;
+  zc::CudaBackend<float, Sampler> gb;
   std::vector<float> scratch(P.n);
   auto dev_loss = [&] {
     ok(cudaMemcpy(scratch.data(), d.get(), P.n * sizeof(float), cudaMemcpyDeviceToHost));
@@ -447,6 +497,36 @@ TEST_CASE("the fused schedule (2 passes per step) equals the 3-pass CPU step", "
   }
   gb.restore(dv, seed, 50, std::vector<Term>{{0, eps, 0.0}});  // leave the last +eps
   REQUIRE(same_bits(cpu, d.download(0, P.n)));
+}
+
+}  // namespace
+
+TEST_CASE("the fused schedule (2 passes per step) equals the 3-pass CPU step", "[cuda][fused]") {
+  SECTION("rademacher") { fused_equals_cpu<zoopt::RademacherSampler>({}); }
+  SECTION("low rank, 200 x 100") { fused_equals_cpu<zoopt::LowRankSampler<>>({200, 100}); }
+}
+
+TEST_CASE("optimize_pipelined on the device equals optimize() on the CPU", "[cuda][fused]") {
+  const Problem P;
+  const zoopt::MeZO<float, zoopt::RademacherSampler>::Params p{
+      .lr = 0.5, .eps = 1e-3, .directions = 2, .seed = 3};
+  const zc::MeZO<float, zoopt::RademacherSampler>::Params pd{
+      .lr = 0.5, .eps = 1e-3, .directions = 2, .seed = 3};
+  std::vector<float> cpu = P.init;
+  zoopt::MeZO<float, zoopt::RademacherSampler> cpu_opt(p);
+  cpu_opt.optimize([&] { return P.host_loss(cpu.data()); }, std::span<float>(cpu), 40);
+  DeviceArray<float> d(P.n);
+  d.upload(P.init);
+  std::vector<float> scratch(P.n);
+  zc::MeZO<float, zoopt::RademacherSampler> dev_opt(pd);
+  dev_opt.optimize_pipelined(
+      [&] {
+        ok(cudaMemcpy(scratch.data(), d.get(), P.n * sizeof(float), cudaMemcpyDeviceToHost));
+        return P.host_loss(scratch.data());
+      },
+      std::span<float>(d.get(), P.n), 40);
+  REQUIRE(same_bits(cpu, d.download(0, P.n)));
+  CHECK(dev_opt.forward_passes() == cpu_opt.forward_passes());
 }
 
 TEST_CASE("steps allocate no device memory after the first", "[cuda][memory]") {

@@ -17,6 +17,7 @@
 #include "zoopt/cuda/cuda_backend.hpp"
 #include "zoopt/cuda/layout.hpp"
 #include "zoopt/sampler/gaussian.hpp"
+#include "zoopt/sampler/low_rank.hpp"
 #include "zoopt/sampler/rademacher.hpp"
 
 using zoopt::SpanView;
@@ -118,6 +119,13 @@ TEST_CASE("segment table: every element in exactly one unit, aligned body units"
     b[0].weight_decay = false;
     CHECK_FALSE(
         zc::same_geometry(zc::build_segment_table<float>(a), zc::build_segment_table<float>(b)));
+    // A shape is geometry: the table records it and a new one is rebuilt.
+    b[0].weight_decay = true;
+    b[0].shape = zoopt::MatrixShape{10, 10};
+    const zc::SegmentTable tb = zc::build_segment_table<float>(b);
+    CHECK(tb.rows[0].rows == 10);
+    CHECK(tb.rows[0].cols == 10);
+    CHECK_FALSE(zc::same_geometry(zc::build_segment_table<float>(a), tb));
   }
 }
 
@@ -215,8 +223,10 @@ namespace {
 
 // A step sequence with two directions, weight decay on some spans, one span
 // scaled: every pass kind the optimizers issue.
+// With `shaped`, the first and last spans are matrices (for samplers that
+// use shapes).
 template <class Sampler>
-void compare_with_cpu(double sd) {
+void compare_with_cpu(double sd, bool shaped = false) {
   std::mt19937 rng(20240611u);
   std::normal_distribution<float> normal(0.0f, static_cast<float>(sd));
   std::vector<float> a(7001);
@@ -225,10 +235,12 @@ void compare_with_cpu(double sd) {
   a[6] = -0.0f;
   a[7] = 1e-30f;
   std::vector<float> b = a;
-  auto views_of = [](std::vector<float>& v) {
-    return std::vector<SpanView<float>>{{v.data(), 1000, 0, true, 1.0},
+  auto views_of = [shaped](std::vector<float>& v) {
+    const zoopt::MatrixShape first = shaped ? zoopt::MatrixShape{40, 25} : zoopt::MatrixShape{};
+    const zoopt::MatrixShape last = shaped ? zoopt::MatrixShape{71, 84} : zoopt::MatrixShape{};
+    return std::vector<SpanView<float>>{{v.data(), 1000, 0, true, 1.0, first},
                                         {v.data() + 1000, 37, 1000, false, 1.0},
-                                        {v.data() + 1037, 5964, 1040, true, 1.5}};
+                                        {v.data() + 1037, 5964, 1040, true, 1.5, last}};
   };
   const auto va = views_of(a);
   const auto vb = views_of(b);
@@ -277,6 +289,12 @@ TEST_CASE("per-element device functions reproduce CpuBackend bit for bit (host b
   }
   SECTION("gaussian, unit weights") { compare_with_cpu<zoopt::GaussianSampler>(1.0); }
   SECTION("rademacher") { compare_with_cpu<zoopt::RademacherSampler>(0.02); }
+  SECTION("low rank 2, matrices and a vector") {
+    compare_with_cpu<zoopt::LowRankSampler<>>(0.02, true);
+  }
+  SECTION("low rank 3, V kept 2 steps") {
+    compare_with_cpu<zoopt::LowRankSampler<3, 2>>(0.02, true);
+  }
 }
 
 TEST_CASE("backend options and arguments are validated before any CUDA call",

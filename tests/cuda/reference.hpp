@@ -1,5 +1,6 @@
 // Host emulation of the CUDA passes, element by element, with the backend's
-// own per-element functions (zoopt/cuda/element_ops.hpp) and a std::map
+// own per-element functions (zoopt/cuda/element_ops.hpp), its host factors
+// for shaped samplers (zoopt/cuda/shaped_factors.hpp) and a std::map
 // journal. The host tests check it against CpuBackend; the device tests check
 // the kernels against it (it covers __half and __nv_bfloat16, which
 // CpuBackend does not).
@@ -11,6 +12,8 @@
 #include <vector>
 
 #include "zoopt/cuda/element_ops.hpp"
+#include "zoopt/cuda/layout.hpp"
+#include "zoopt/cuda/shaped_factors.hpp"
 #include "zoopt/params/parameter_set.hpp"
 
 namespace zoopt::cuda::test {
@@ -54,11 +57,19 @@ class ReferencePasses {
   template <class Op>
   void each(std::span<const SpanView<T>> views, std::uint64_t seed, std::uint64_t step,
             std::span<const Term> terms, Op&& op) {
-    for (const SpanView<T>& v : views) {
+    // Shaped samplers: the factors of every (term, span), as the backend
+    // uploads them.
+    const SegmentTable table = build_segment_table<T>(views);
+    factors_.fill(table, seed, step, terms, 0, {});
+    const detail::ShapedScratch scratch{factors_.values().data(), factors_.offsets().data(),
+                                        static_cast<std::uint32_t>(views.size())};
+    for (std::size_t s = 0; s < views.size(); ++s) {
+      const SpanView<T>& v = views[s];
+      const detail::ElementPlace place{&table.rows[s], static_cast<std::uint32_t>(s), scratch, 0};
       for (std::uint64_t j = 0; j < v.size; ++j) {
         const std::uint64_t g = v.offset + j;
         const detail::Displacement d = detail::displacement_at<Sampler>(
-            terms.data(), static_cast<std::uint32_t>(terms.size()), seed, step, v.scale, g);
+            terms.data(), static_cast<std::uint32_t>(terms.size()), seed, step, v.scale, g, place);
         T& x = v.data[j];
         const auto it = journal_.find(g);
         const bool journaled = it != journal_.end();
@@ -69,6 +80,7 @@ class ReferencePasses {
   }
 
   std::map<std::uint64_t, T> journal_;
+  detail::HostFactors<Sampler> factors_;
 };
 
 }  // namespace zoopt::cuda::test

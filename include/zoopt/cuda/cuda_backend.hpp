@@ -8,12 +8,15 @@
 //
 // Memory, all allocated on the first pass and reused (a step allocates
 // nothing, device or host):
-//   segment table     48 bytes + 8 (scale) per span
+//   segment table     56 bytes + 8 (scale) per span
 //   journal           journal_capacity * 8 bytes per generation, plus one
 //                     4-byte chain head per 4096-element tile (d / 1024 bytes);
 //                     update_and_move() uses a second generation
 //   reductions        (span_moments / l2_norm only) CUB temporary storage,
 //                     O(spans + d / 2^22) rows
+//   shaped samplers   (LowRankSampler only) the factors of every direction
+//                     of a pass, (rows + cols) Rank floats per matrix, on
+//                     the host and the device (shaped_factors.hpp)
 //
 // Restore journal and its overflow: device_journal.hpp.
 //
@@ -43,6 +46,7 @@
 #include "zoopt/cuda/error.hpp"
 #include "zoopt/cuda/layout.hpp"
 #include "zoopt/cuda/options.hpp"
+#include "zoopt/cuda/shaped_factors.hpp"
 #include "zoopt/cuda/span_reducer.hpp"
 #include "zoopt/cuda/types.hpp"
 #include "zoopt/estimator/difference.hpp"
@@ -62,9 +66,10 @@ template <class T, class Sampler>
 class CudaBackend {
   static_assert(DeviceReal<T>,
                 "zoopt::cuda::CudaBackend: T must be float, __half or __nv_bfloat16");
-  static_assert(!ShapedSampler<Sampler>,
-                "zoopt::cuda::CudaBackend: samplers that use span shapes (LowRankSampler) run "
-                "on CpuBackend only");
+  static_assert(!ShapedSampler<Sampler> || ElementShapedSampler<Sampler>,
+                "zoopt::cuda::CudaBackend: a sampler that uses span shapes needs a host-and-device "
+                "static entry_at(key, span, scratch, position) (ElementShapedSampler, "
+                "sampler/noise.hpp)");
 
  public:
   using C = compute_t<T>;
@@ -157,7 +162,7 @@ class CudaBackend {
   /// Device allocations this backend has made (a steady-state step makes
   /// none; tests check it).
   [[nodiscard]] std::uint64_t allocations() const noexcept {
-    return allocations_ + journal_.allocations() + reducer_.allocations();
+    return allocations_ + journal_.allocations() + reducer_.allocations() + factors_.allocations();
   }
 
   /// Per-span mean and Bessel-corrected variance (ZO Fine-tuner features),
@@ -254,7 +259,8 @@ class CudaBackend {
       const DeviceSegment& r = table_.rows[i];
       const SpanView<T>& v = views[i];
       if (r.data != static_cast<const void*>(v.data) || r.size != v.size || r.offset != v.offset ||
-          r.weight_decay != (v.weight_decay ? 1u : 0u)) {
+          r.weight_decay != (v.weight_decay ? 1u : 0u) || r.rows != v.shape.rows ||
+          r.cols != v.shape.cols) {
         return false;
       }
     }
@@ -313,7 +319,9 @@ class CudaBackend {
     dirty_ = false;
   }
 
-  void launch(detail::PassKind kind, const detail::PassParams& p) {
+  void launch(detail::PassKind kind, detail::PassParams p) {
+    p.scratch = factors_.upload(table_, p.seed, p.step, {p.terms, p.num_terms}, p.next_step,
+                                {p.next_terms, p.num_next}, o_.stream);
     const std::uint32_t blocks =
         launch_blocks(table_.tiles, sm_count_, blocks_per_sm_[static_cast<int>(kind)]);
     detail::check(detail::launch_pass<T, Sampler>(kind, p, blocks, o_.stream),
@@ -332,6 +340,7 @@ class CudaBackend {
   int blocks_per_sm_[3] = {1, 1, 1};
   std::uint64_t allocations_ = 0;
   detail::SpanReducer<T> reducer_;
+  detail::DeviceFactors<Sampler> factors_;
 };
 
 /// MeZO on device memory: zoopt::MeZO with the CUDA backend.

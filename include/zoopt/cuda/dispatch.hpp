@@ -1,8 +1,9 @@
 // Parameters of one pass kernel launch and the dispatch layer's entry points.
 // Plain C++ declarations: a host compiler calls them and links zoopt::cuda
 // (explicit instantiations for float, __half and __nv_bfloat16 with the
-// Gaussian, Rademacher and packed-sign Rademacher samplers); nvcc users may include kernels.cuh and
-// reduce.cuh for the definitions (any sampler). Everything here reports
+// Gaussian, Rademacher, packed-sign Rademacher and default low-rank
+// samplers); nvcc users may include kernels.cuh and reduce.cuh for the
+// definitions (any sampler). Everything here reports
 // failures as cudaError_t; CudaBackend turns them into exceptions.
 #pragma once
 
@@ -43,6 +44,15 @@ struct JournalRefs {
   int* overflow = nullptr;             ///< set to 1 on overflow (host-mapped)
 };
 
+/// A shaped sampler's scratch as a pass sees it (ElementShapedSampler):
+/// term slot k of segment `seg` starts at values + at[k * num_segs + seg];
+/// slots 0.. are the pass's terms, then its next_terms (update_and_move).
+struct ShapedScratch {
+  const float* values = nullptr;
+  const std::uint64_t* at = nullptr;
+  std::uint32_t num_segs = 0;
+};
+
 /// Kernel parameters (passed by value, < 4 KiB).
 struct PassParams {
   const DeviceSegment* segs = nullptr;
@@ -62,6 +72,7 @@ struct PassParams {
   std::uint32_t num_next = 0;
   Term next_terms[kMaxTerms] = {};
   JournalRefs journal;
+  ShapedScratch scratch;  ///< shaped samplers only
 };
 
 /// Launches one pass with `blocks` blocks of kBlockThreads threads.

@@ -16,6 +16,8 @@
 
 #include "zoopt/backend/term.hpp"
 #include "zoopt/core/config.hpp"
+#include "zoopt/cuda/dispatch.hpp"
+#include "zoopt/cuda/layout.hpp"
 #include "zoopt/cuda/types.hpp"
 #include "zoopt/random/philox.hpp"
 #include "zoopt/sampler/noise.hpp"
@@ -71,18 +73,44 @@ struct Displacement {
   bool any_before = false;
 };
 
+/// Where an element is, for samplers that see it: its segment (index `seg`),
+/// the pass's scratch and the slot of the first of the terms summed.
+struct ElementPlace {
+  const DeviceSegment* segment = nullptr;
+  std::uint32_t seg = 0;
+  ShapedScratch scratch{};
+  std::uint32_t first_slot = 0;
+};
+
+/// Entry of global element g for the `index`-th term summed (key = its
+/// direction's): by global index, or from the scratch for shaped samplers.
+template <class Sampler>
+ZOOPT_HD inline float element_noise(const NoiseKey& key, std::uint64_t g, const ElementPlace& at,
+                                    std::uint32_t index) {
+  if constexpr (ShapedSampler<Sampler>) {
+    const DeviceSegment& s = *at.segment;
+    const SpanLayout span{s.offset, s.size, MatrixShape{s.rows, s.cols}};
+    const float* scratch =
+        at.scratch.values + at.scratch.at[(at.first_slot + index) * at.scratch.num_segs + at.seg];
+    return Sampler::entry_at(key, span, scratch, g - s.offset);
+  } else {
+    return noise_at<Sampler, float>(key, g);
+  }
+}
+
 /// Displacement of global element g for `terms` under (seed, step): the slow
 /// single-element form (one Philox call per term); the kernels evaluate the
-/// same sums four elements per Philox call.
+/// same sums four elements per Philox call. `at` is needed by shaped
+/// samplers only.
 template <class Sampler>
 ZOOPT_HD inline Displacement displacement_at(const Term* terms, std::uint32_t count,
                                              std::uint64_t seed, std::uint64_t step, double scale,
-                                             std::uint64_t g) {
+                                             std::uint64_t g, const ElementPlace& at = {}) {
   Displacement d;
   for (std::uint32_t i = 0; i < count; ++i) {
     const Term& t = terms[i];
     if (!active(t)) continue;
-    const float z = noise_at<Sampler, float>(NoiseKey{seed, step, t.direction}, g);
+    const float z = element_noise<Sampler>(NoiseKey{seed, step, t.direction}, g, at, i);
     const TermCoefficients c = coefficients(t, scale);
     d.any_before = d.any_before || t.before != 0.0;
     d.before = accumulate(d.before, c.before, z);

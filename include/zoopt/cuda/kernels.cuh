@@ -115,17 +115,24 @@ __device__ inline void element_op(const PassParams& p, TileShared& sh, std::uint
 }
 
 /// Accumulates the displacements of four consecutive elements starting at
-/// global index 4 * block for `terms`.
+/// global index 4 * block for `terms` (all in one segment, described by `at`
+/// for shaped samplers).
 template <class Sampler>
 __device__ inline void block_displacements(const Term* terms, std::uint32_t count,
                                            std::uint64_t seed, std::uint64_t step, double scale,
-                                           std::uint64_t block, float (&db)[4], float (&da)[4],
-                                           bool& any_before) {
+                                           std::uint64_t block, const ElementPlace& at,
+                                           float (&db)[4], float (&da)[4], bool& any_before) {
   for (std::uint32_t i = 0; i < count; ++i) {
     const Term& t = terms[i];
     if (!active(t)) continue;
+    const NoiseKey key{seed, step, t.direction};
     float z[4];
-    noise_block<Sampler>(NoiseKey{seed, step, t.direction}, block, z);
+    if constexpr (ShapedSampler<Sampler>) {
+#pragma unroll
+      for (int q = 0; q < 4; ++q) z[q] = element_noise<Sampler>(key, 4 * block + q, at, i);
+    } else {
+      noise_block<Sampler>(key, block, z);
+    }
     const TermCoefficients c = coefficients(t, scale);
     any_before = any_before || t.before != 0.0;
 #pragma unroll
@@ -138,13 +145,16 @@ __device__ inline void block_displacements(const Term* terms, std::uint32_t coun
 
 template <class T, class Sampler, PassKind Kind>
 __device__ inline void process_unit(const PassParams& p, TileShared& sh, std::uint64_t tile,
-                                    bool has_journal, const DeviceSegment& s, double scale,
-                                    std::uint64_t local_unit_in_span, std::uint32_t local_base) {
+                                    bool has_journal, const DeviceSegment& s, std::uint32_t seg,
+                                    double scale, std::uint64_t local_unit_in_span,
+                                    std::uint32_t local_base) {
   constexpr std::uint32_t E = unit_elements<T>;
   const UnitRange r = unit_range(s, local_unit_in_span, E);
   T* data = static_cast<T*>(s.data) + r.first;
   const std::uint64_t g0 = s.offset + r.first;
   const bool decay = s.weight_decay != 0u && p.decay_on != 0u;
+  const ElementPlace here{&s, seg, p.scratch, 0};
+  const ElementPlace next_place{&s, seg, p.scratch, p.num_terms};
   if (r.full && (g0 & 3u) == 0u) {
     Vec16<T> v;
     v.raw = *reinterpret_cast<const uint4*>(data);
@@ -155,13 +165,13 @@ __device__ inline void process_unit(const PassParams& p, TileShared& sh, std::ui
       float dn[4] = {0.0f, 0.0f, 0.0f, 0.0f};
       bool any_before = false;
       const std::uint64_t block = (g0 >> 2) + b;
-      block_displacements<Sampler>(p.terms, p.num_terms, p.seed, p.step, scale, block, db, da,
-                                   any_before);
+      block_displacements<Sampler>(p.terms, p.num_terms, p.seed, p.step, scale, block, here, db,
+                                   da, any_before);
       if constexpr (Kind == PassKind::finish_move) {
         float unused[4] = {0.0f, 0.0f, 0.0f, 0.0f};
         bool no_before = false;
         block_displacements<Sampler>(p.next_terms, p.num_next, p.seed, p.next_step, scale, block,
-                                     unused, dn, no_before);
+                                     next_place, unused, dn, no_before);
       }
 #pragma unroll
       for (int q = 0; q < 4; ++q) {
@@ -173,10 +183,11 @@ __device__ inline void process_unit(const PassParams& p, TileShared& sh, std::ui
   } else {
     for (std::uint32_t l = 0; l < r.count; ++l) {
       const Displacement d =
-          displacement_at<Sampler>(p.terms, p.num_terms, p.seed, p.step, scale, g0 + l);
+          displacement_at<Sampler>(p.terms, p.num_terms, p.seed, p.step, scale, g0 + l, here);
       float dn = 0.0f;
       if constexpr (Kind == PassKind::finish_move) {
-        dn = displacement_at<Sampler>(p.next_terms, p.num_next, p.seed, p.next_step, scale, g0 + l)
+        dn = displacement_at<Sampler>(p.next_terms, p.num_next, p.seed, p.next_step, scale, g0 + l,
+                                      next_place)
                  .after;
       }
       T x = data[l];
@@ -230,8 +241,8 @@ __global__ void __launch_bounds__(kBlockThreads) pass_kernel(const PassParams p)
       if (u < p.units) {
         while (seg + 1 < p.num_segs && p.segs[seg + 1].unit_begin <= u) ++seg;
         const DeviceSegment s = p.segs[seg];
-        process_unit<T, Sampler, Kind>(p, sh, tile, has_journal, s, p.scales[seg], u - s.unit_begin,
-                                       local_unit * E);
+        process_unit<T, Sampler, Kind>(p, sh, tile, has_journal, s, seg, p.scales[seg],
+                                       u - s.unit_begin, local_unit * E);
       }
     }
     if constexpr (kWrites) {

@@ -56,6 +56,8 @@ struct DeviceSegment {
   std::uint64_t unit_begin = 0;  ///< first unit of the span
   std::uint32_t head = 0;        ///< elements before the first 16-byte boundary (0: aligned)
   std::uint32_t weight_decay = 1;
+  std::uint64_t rows = 0;  ///< SpanView::shape (for samplers that use it)
+  std::uint64_t cols = 0;
 };
 
 /// Elements [first, first + count) of a span covered by one unit.
@@ -149,6 +151,8 @@ SegmentTable build_segment_table(std::span<const SpanView<T>> views) {
     row.unit_begin = t.units;
     row.head = head;
     row.weight_decay = v.weight_decay ? 1u : 0u;
+    row.rows = v.shape.rows;
+    row.cols = v.shape.cols;
     t.units += span_units(v.size, head, unit_elements<T>);
     t.rows.push_back(row);
     t.scales.push_back(v.scale);
@@ -159,7 +163,7 @@ SegmentTable build_segment_table(std::span<const SpanView<T>> views) {
   return t;
 }
 
-/// Same geometry (pointers, sizes, offsets, weight-decay flags): the uploaded
+/// Same geometry (pointers, sizes, offsets, weight-decay flags, shapes): the uploaded
 /// table can be reused, at most the scales need refreshing.
 inline bool same_geometry(const SegmentTable& a, const SegmentTable& b) {
   if (a.rows.size() != b.rows.size()) return false;
@@ -167,7 +171,7 @@ inline bool same_geometry(const SegmentTable& a, const SegmentTable& b) {
     const DeviceSegment& x = a.rows[i];
     const DeviceSegment& y = b.rows[i];
     if (x.data != y.data || x.size != y.size || x.offset != y.offset ||
-        x.weight_decay != y.weight_decay) {
+        x.weight_decay != y.weight_decay || x.rows != y.rows || x.cols != y.cols) {
       return false;
     }
   }

@@ -24,12 +24,16 @@ namespace detail {
 __device__ inline float mul_rn(float a, float b) { return __fmul_rn(a, b); }
 __device__ inline float add_rn(float a, float b) { return __fadd_rn(a, b); }
 __device__ inline float div_rn(float a, float b) { return __fdiv_rn(a, b); }
+__device__ inline double mul_rn(double a, double b) { return __dmul_rn(a, b); }
+__device__ inline double add_rn(double a, double b) { return __dadd_rn(a, b); }
 __device__ inline std::uint32_t float_bits(float x) { return __float_as_uint(x); }
 __device__ inline float bits_float(std::uint32_t b) { return __uint_as_float(b); }
 #else
 inline float mul_rn(float a, float b) { return a * b; }
 inline float add_rn(float a, float b) { return a + b; }
 inline float div_rn(float a, float b) { return a / b; }
+inline double mul_rn(double a, double b) { return a * b; }
+inline double add_rn(double a, double b) { return a + b; }
 inline std::uint32_t float_bits(float x) { return std::bit_cast<std::uint32_t>(x); }
 inline float bits_float(std::uint32_t b) { return std::bit_cast<float>(b); }
 #endif

@@ -9,6 +9,7 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "zoopt/core/config.hpp"
 #include "zoopt/core/fp_contract.hpp"
 #include "zoopt/params/matrix_shape.hpp"
 #include "zoopt/sampler/gaussian.hpp"
@@ -78,7 +79,11 @@ inline void gaussian_run(const NoiseKey& key, std::uint64_t first, std::uint64_t
 /// index 2^62 + Rank o + i Rank + k under the step's key, V_jk the one of
 /// index 2^63 + Rank o + j Rank + k under the key of step t - t mod Keep;
 /// element noise uses indices below 2^62, so all three are independent for
-/// models below 2^56 elements. CpuBackend only.
+/// models below 2^56 elements.
+///
+/// Backends: CpuBackend (generate(), a row at a time) and the CUDA backend
+/// (factors drawn by prepare() on the host and copied to the device, entries
+/// by entry_at(); the same bits).
 template <unsigned Rank = 2, unsigned Keep = 50>
 struct LowRankSampler {
   static_assert(Rank >= 1 && Rank <= 64, "zoopt::LowRankSampler: Rank must be 1 to 64");
@@ -90,7 +95,7 @@ struct LowRankSampler {
   static constexpr const char* name = name_text.data();
 
   /// True for spans that get low-rank directions.
-  static constexpr bool is_matrix(const SpanLayout& span) {
+  ZOOPT_HD static constexpr bool is_matrix(const SpanLayout& span) {
     return span.shape.rows >= 2 && span.shape.cols >= 2;
   }
 
@@ -131,7 +136,7 @@ struct LowRankSampler {
     const std::uint64_t rows = span.shape.rows;
     const std::uint64_t cols = span.shape.cols;
     const C* vt = scratch + rows * Rank;
-    const C norm = static_cast<C>(1.0 / std::sqrt(static_cast<double>(Rank)));
+    const C norm = inv_sqrt_rank<C>();
     std::uint64_t i = position / cols;
     std::uint64_t j = position % cols;
     int k = 0;
@@ -152,6 +157,40 @@ struct LowRankSampler {
       j = 0;
       ++i;
     }
+  }
+
+  /// The entry at `position` of `span` alone, from the scratch prepare()
+  /// filled: generate()'s value bit for bit (same operations in the same
+  /// order, each rounded to nearest). What the CUDA kernels call.
+  template <class C>
+  ZOOPT_HD static C entry_at(const NoiseKey& key, const SpanLayout& span, const C* scratch,
+                             std::uint64_t position) {
+    if (!is_matrix(span)) {
+      const std::uint64_t g = span.offset + position;
+      C z[4];
+      noise_block<GaussianSampler>(key, g / 4, z);
+      return z[g % 4];
+    }
+    const std::uint64_t cols = span.shape.cols;
+    const std::uint64_t j = position % cols;
+    const C* u = scratch + (position / cols) * Rank;
+    const C* vt = scratch + span.shape.rows * Rank;
+    C z = detail::mul_rn(u[0], vt[j]);
+    for (unsigned m = 1; m < Rank; ++m)
+      z = detail::add_rn(z, detail::mul_rn(u[m], vt[m * cols + j]));
+    if constexpr (Rank > 1) z = detail::mul_rn(z, inv_sqrt_rank<C>());
+    return z;
+  }
+
+  /// 1 / sqrt(Rank) in double, correctly rounded on host and device, then
+  /// rounded to C.
+  template <class C>
+  ZOOPT_HD static C inv_sqrt_rank() {
+#if defined(__CUDA_ARCH__)
+    return static_cast<C>(__ddiv_rn(1.0, __dsqrt_rn(static_cast<double>(Rank))));
+#else
+    return static_cast<C>(1.0 / std::sqrt(static_cast<double>(Rank)));
+#endif
   }
 
  private:

@@ -49,6 +49,16 @@ concept ShapedSampler = requires(const NoiseKey& key, const SpanLayout& span, fl
   S::generate(key, span, static_cast<const double*>(d), position, count, d);
 };
 
+/// A shaped sampler the CUDA backend can draw: also a host-and-device
+/// `entry_at(key, span, scratch, position)` giving one entry, the same bits
+/// as generate() (the kernels compute each element on its own; the scratch
+/// is prepared on the host and copied to the device).
+template <class S>
+concept ElementShapedSampler = ShapedSampler<S> &&
+    requires(const NoiseKey& key, const SpanLayout& span, const float* f, std::uint64_t position) {
+  { S::entry_at(key, span, f, position) } -> std::same_as<float>;
+};
+
 /// Concept of a direction sampler: one of the kinds above.
 template <class S>
 concept DirectionSampler = WordSampler<S> || PackedSignSampler<S> || ShapedSampler<S>;
