@@ -170,6 +170,49 @@ void BM_MezoStep(benchmark::State& state) {
   state.counters["memcpy_equiv"] = c.zoopt / c.memcpy;
 }
 
+/// MeZO (n = 1), kPipelinedSteps steps per iteration, through optimize()
+/// (3 passes per step) and optimize_pipelined() (2 per step, plus 2 per
+/// call), on two copies of the parameters in the same iteration. The
+/// benchmark's time is the pipelined run's. Counters:
+///   plain_over_pipelined = optimize() time / optimize_pipelined() time;
+///   memcpy_equiv / plain_memcpy_equiv = time per step in memcpys.
+constexpr std::size_t kPipelinedSteps = 16;
+template <class Sampler>
+void BM_MezoPipelined(benchmark::State& state) {
+  const std::size_t n = std::size_t{1} << state.range(0);
+  std::vector<float> plain_params = make_params(n);
+  std::vector<float> params = make_params(n);
+  std::vector<float> copy(n, 0.0f);
+  const typename zoopt::MeZO<float, Sampler>::Params p{
+      .lr = 1e-6, .eps = kEps, .directions = 1, .seed = kSeed};
+  zoopt::MeZO<float, Sampler> plain(p, zoopt::CpuBackend<float, Sampler>(one_thread(state)));
+  zoopt::MeZO<float, Sampler> fused(p, zoopt::CpuBackend<float, Sampler>(one_thread(state)));
+  state.SetLabel(fused.backend().dispatch());
+  const float* plain_first = plain_params.data();
+  const float* first = params.data();
+  double t_plain = 0.0;
+  Clocks c;
+  for (auto _ : state) {
+    c.memcpy += time_memcpy(copy, params);
+    auto t0 = clock_type::now();
+    plain.optimize([plain_first] { return static_cast<double>(*plain_first); },
+                   std::span<float>(plain_params), kPipelinedSteps);
+    benchmark::ClobberMemory();
+    t_plain += seconds_since(t0);
+    t0 = clock_type::now();
+    fused.optimize_pipelined([first] { return static_cast<double>(*first); },
+                             std::span<float>(params), kPipelinedSteps);
+    benchmark::ClobberMemory();
+    const double dt = seconds_since(t0);
+    c.zoopt += dt;
+    state.SetIterationTime(dt);
+  }
+  const double steps = static_cast<double>(kPipelinedSteps);
+  state.counters["plain_over_pipelined"] = t_plain / c.zoopt;
+  state.counters["memcpy_equiv"] = c.zoopt / steps / c.memcpy;
+  state.counters["plain_memcpy_equiv"] = t_plain / steps / c.memcpy;
+}
+
 /// One steady-state perturbation pass (as BM_PerturbPass) with one thread
 /// and with range(1) threads (CpuBackendOptions::threads), timed by wall
 /// clock in the same iteration on two copies of the parameters:
@@ -349,6 +392,8 @@ BENCHMARK_TEMPLATE(BM_MezoStep, zoopt::GaussianSampler)->Apply(sizes);
 BENCHMARK_TEMPLATE(BM_MezoStep, zoopt::RademacherSampler)->Apply(sizes);
 BENCHMARK_TEMPLATE(BM_PerturbPass, zoopt::PackedRademacherSampler)->Apply(sizes);
 BENCHMARK_TEMPLATE(BM_MezoStep, zoopt::PackedRademacherSampler)->Apply(sizes);
+BENCHMARK_TEMPLATE(BM_MezoPipelined, zoopt::GaussianSampler)->Apply(sizes);
+BENCHMARK_TEMPLATE(BM_MezoPipelined, zoopt::PackedRademacherSampler)->Apply(sizes);
 BENCHMARK_TEMPLATE(BM_PerturbPass, zoopt::LowRankSampler<2, 50>)->Apply(sizes);
 BENCHMARK_TEMPLATE(BM_PerturbPass, zoopt::LowRankSampler<8, 50>)->Apply(sizes);
 

@@ -42,7 +42,8 @@ void journal_share(const char* name) {
   std::printf(
       "journal  %-8s d = %zu, theta ~ N(0, 0.02^2), eps = 1e-3: after +eps z %.5f%%, at the "
       "update %.5f%% of the elements (peak %zu entries = %zu bytes in two buffers)\n",
-      name, d, 100.0 * plus / steps / d, 100.0 * minus / steps / d, peak, peak * 2 * (sizeof(std::uint64_t) + sizeof(T)));
+      name, d, 100.0 * plus / steps / d, 100.0 * minus / steps / d, peak,
+      peak * 2 * (sizeof(std::uint64_t) + sizeof(T)));
 }
 
 // Share of elements whose bits differ from the start after `cycles`

@@ -35,16 +35,11 @@
 #pragma once
 
 #include <algorithm>
-#include <array>
-#include <bit>
-#include <cmath>
 #include <cstdint>
-#include <cstring>
 #include <optional>
 #include <span>
 #include <string>
 #include <thread>
-#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -54,6 +49,7 @@
 #include "zoopt/backend/pass_threads.hpp"
 #include "zoopt/backend/restore_journal.hpp"
 #include "zoopt/backend/term.hpp"
+#include "zoopt/backend/update_chunk.hpp"
 #include "zoopt/core/error.hpp"
 #include "zoopt/core/fp_contract.hpp"
 #include "zoopt/core/storage.hpp"
@@ -187,6 +183,29 @@ class CpuBackend {
     journal_.clear();
   }
 
+  /// update(views, seed, step, terms, lr, weight_decay[, apply, state])
+  /// followed by move(views, seed, next_step, next_terms) in one pass, bit
+  /// for bit (next_terms start from the updated parameters: before == 0).
+  /// Leaves the parameters displaced and the journal of the next step filled.
+  void update_and_move(std::span<const SpanView<T>> views, std::uint64_t seed, std::uint64_t step,
+                       std::span<const Term> terms, double lr, double weight_decay,
+                       std::uint64_t next_step, std::span<const Term> next_terms) {
+    update_and_move<0>(views, seed, step, terms, lr, weight_decay, SgdUpdate::Apply<C>{}, nullptr,
+                       next_step, next_terms);
+  }
+  template <std::size_t S, class Apply>
+  void update_and_move(std::span<const SpanView<T>> views, std::uint64_t seed, std::uint64_t step,
+                       std::span<const Term> terms, double lr, double weight_decay,
+                       const Apply& apply, C* state, std::uint64_t next_step,
+                       std::span<const Term> next_terms) {
+    for (const Term& t : next_terms) {
+      detail::require(t.before == 0.0, "CpuBackend::update_and_move", "next_terms",
+                      "must have before == 0 (the next step starts at the updated parameters)");
+    }
+    const NextMove next{next_step, next_terms};
+    update_pass<S>(views, seed, step, terms, lr, weight_decay, apply, state, &next);
+  }
+
   /// Elements currently held in the journal.
   [[nodiscard]] std::size_t journal_size() const noexcept { return journal_.index.size(); }
 
@@ -215,67 +234,47 @@ class CpuBackend {
   }
 
  private:
-  // The update pass; S = 0 with SGD's Apply is the plain step (and keeps
-  // theta0's bits when lr or the direction is zero, as it always has).
+  // The update pass (update_chunk.hpp), and with `next` the move to the
+  // next step's first point from the updated values in the same pass.
+  struct NextMove {
+    std::uint64_t step;
+    std::span<const Term> terms;
+  };
   template <std::size_t S, class Apply>
   void update_pass(std::span<const SpanView<T>> views, std::uint64_t seed, std::uint64_t step,
                    std::span<const Term> terms, double lr, double weight_decay, const Apply& apply,
-                   C* state) {
-    constexpr bool sgd = S == 0 && std::is_same_v<Apply, SgdUpdate::Apply<C>>;
-    const C eta = static_cast<C>(lr);
-    const C lambda = static_cast<C>(weight_decay);
-    run_pass(views, seed, step, terms, [&](unsigned) {
-      // Each part caches its own block of rounding words.
-      return [&, cached_block = ~std::uint64_t{0}, words = std::array<std::uint32_t, 4>{}](
-                 std::uint64_t g0, T* x, const T* theta0, const C* ghat, int count,
-                 const SpanView<T>& v) mutable {
-        const bool decay = v.weight_decay && weight_decay != 0.0;
-        if constexpr (sgd && !is_low_precision_v<T>) {
-          // Branch-free (vectorises): a zero step keeps theta0's bits.
-          for (int k = 0; k < count; ++k) {
-            const C t0 = theta0[k];
-            const C direction = decay ? ghat[k] + lambda * t0 : ghat[k];
-            const T next = static_cast<T>(t0 - eta * direction);
-            x[k] = eta == C(0) || direction == C(0) ? theta0[k] : next;
-          }
-          return;
-        }
-        for (int k = 0; k < count; ++k) {
-          const std::uint64_t g = g0 + static_cast<std::uint64_t>(k);
-          const C t0 = static_cast<C>(theta0[k]);
-          C direction = ghat[k];
-          if (decay) direction += lambda * t0;
-          C next;
-          if constexpr (sgd) {
-            if (eta == C(0) || direction == C(0)) {
-              x[k] = theta0[k];  // nothing to apply: keep the exact bits
-              continue;
-            }
-            next = t0 - eta * direction;
-          } else {
-            next = apply(t0, direction, eta, state + g * S);
-            if (next == t0 || (next != next && t0 != t0)) {
-              x[k] = theta0[k];
-              continue;
-            }
-          }
-          if constexpr (is_low_precision_v<T>) {
-            if (rounding_ == Rounding::stochastic) {
-              if (g / 4 != cached_block) {
-                cached_block = g / 4;
-                const auto r = random::philox_block(NoiseKey{seed, step, 0}, cached_block,
-                                                    random::Stream::rounding);
-                for (int w = 0; w < 4; ++w) words[w] = r.v[w];
-              }
-              x[k] = stochastic_round<T>(next, words[g % 4]);
-              continue;
-            }
-          }
-          x[k] = static_cast<T>(next);
+                   C* state, const NextMove* next = nullptr) {
+    if (next != nullptr) next_scratch_.prepare(views, seed, next->step, next->terms);
+    const unsigned n = run_pass(views, seed, step, terms, [&](unsigned part) {
+      detail::RestoreJournal<T>& out = parts_[part];
+      out.clear();
+      return [&, &out = out,
+              update =
+                  detail::UpdateChunk<S, T, C, Apply>{
+                      static_cast<C>(lr), static_cast<C>(weight_decay), weight_decay != 0.0, apply,
+                      state, rounding_, seed, step}](std::uint64_t g0, T* x, const T* theta0,
+                                                     const C* ghat, int count,
+                                                     const SpanView<T>& v) mutable {
+        update(g0, x, theta0, ghat, count, v);
+        if (next == nullptr) return;
+        // What move(views, seed, next->step, next->terms) would write; v is
+        // an element of views.
+        C d[kChunkElements];
+        T theta1[kChunkElements];
+        const auto view = static_cast<std::size_t>(&v - views.data());
+        detail::after_displacement(seed, next->step, next->terms, next_scratch_, v, view, g0, count,
+                                   d);
+        for (int k = 0; k < count; ++k) theta1[k] = x[k];
+        if (exact_) {
+          detail::write_checked(g0, x, theta1, d, count, out);
+        } else {
+          for (int k = 0; k < count; ++k) x[k] = static_cast<T>(static_cast<C>(theta1[k]) + d[k]);
         }
       };
     });
     journal_.clear();
+    if (next == nullptr) return;
+    for (unsigned k = 0; k < n; ++k) journal_.append(parts_[k]);
   }
 
   // One pass over all views: splits the elements (in view order) into up to
@@ -402,6 +401,7 @@ class CpuBackend {
   detail::RestoreJournal<T> journal_;
   std::vector<detail::RestoreJournal<T>> parts_;  // one new journal per part of a move pass
   detail::DirectionScratch<C, Sampler> scratch_;
+  detail::DirectionScratch<C, Sampler> next_scratch_;  // update_and_move's next terms
   detail::PassThreadsSlot pool_;
 };
 

@@ -17,7 +17,7 @@ struct EarlyStopOptions {
   std::size_t patience = 100;  ///< steps without improvement before stopping (0: never)
   double min_delta = 0.0;      ///< improvement that resets the patience counter
   double target = -std::numeric_limits<double>::infinity();  ///< stop at or below this
-  double smoothing = 0.9;      ///< EMA factor in [0, 1)
+  double smoothing = 0.9;                                    ///< EMA factor in [0, 1)
 };
 
 class EarlyStop {

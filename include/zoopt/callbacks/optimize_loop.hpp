@@ -17,6 +17,10 @@ namespace zoopt::detail {
 template <class StepFn, class CountersFn, class... Callbacks>
 OptimizeResult optimize_loop(StepFn&& step, CountersFn&& counters, std::size_t steps,
                              Callbacks&... callbacks) {
+  static_assert((OptimizeCallback<Callbacks> && ...),
+                "zoopt: an optimize() callback needs on_begin(std::size_t), "
+                "on_step(const StepReport&) or on_end(const OptimizeResult&) (a plain lambda "
+                "would never be called; see zoopt/callbacks/callbacks.hpp)");
   using clock = std::chrono::steady_clock;
   const auto start = clock::now();
   const std::uint64_t passes0 = counters().second;

@@ -3,8 +3,8 @@
 
 #include <unistd.h>
 
-#include <cstdio>
 #include <cstddef>
+#include <cstdio>
 #include <iomanip>
 #include <iostream>
 #include <sstream>
@@ -20,7 +20,9 @@ namespace zoopt {
 class ProgressBar {
  public:
   explicit ProgressBar(std::string label = "zoopt", std::ostream& out = std::cerr, int width = 30)
-      : label_(std::move(label)), out_(out), width_(width),
+      : label_(std::move(label)),
+        out_(out),
+        width_(width),
         tty_(&out == &std::cerr ? ::isatty(STDERR_FILENO) != 0
                                 : (&out == &std::cout && ::isatty(STDOUT_FILENO) != 0)) {}
 
@@ -55,8 +57,8 @@ class ProgressBar {
     const double eta = rate > 0 ? static_cast<double>(total_ - done) / rate : 0.0;
     std::ostringstream s;
     s << label_ << " [" << std::string(filled, '#') << std::string(width_ - filled, '.') << "] "
-      << done << '/' << total_ << " loss " << std::setprecision(5) << r.loss << "  "
-      << std::fixed << std::setprecision(1) << rate << " steps/s  ETA " << eta << "s";
+      << done << '/' << total_ << " loss " << std::setprecision(5) << r.loss << "  " << std::fixed
+      << std::setprecision(1) << rate << " steps/s  ETA " << eta << "s";
     return s.str();
   }
 

@@ -10,7 +10,9 @@
 //      from the (possibly all-reduced) loss values of directions evaluated
 //      here.
 //   3. finish(): one pass that restores and applies the update with all n
-//      coefficients (possibly gathered from other processes).
+//      coefficients (possibly gathered from other processes); or
+//      finish_and_move(), which also moves to the next step's first point
+//      in that pass, so that the next step starts there.
 #pragma once
 
 #include <cmath>
@@ -93,7 +95,8 @@ class StepEngine {
     losses_.clear();
     draws_.clear();
     failure_ = nullptr;
-    at_ = Position{};
+    // A step may start displaced to its first point (finish_and_move()).
+    if (at_.step != s.step) at_ = Position{};
     auto point = [&](std::uint32_t direction, const char* where) {
       double value = 0.0;
       const bool watch = watches_loss_writes();
@@ -158,21 +161,7 @@ class StepEngine {
   void finish(std::span<const SpanView<T>> views, const StepSettings& s,
               std::span<const double> coefficients,
               UpdateRuleState<Rule, compute_t<T>>* rule = nullptr) {
-    // What the update used, however the coefficients were made (here or
-    // gathered by a distributed driver): an update log records these.
-    if (coefficients.data() != coefficients_.data()) {
-      coefficients_.assign(coefficients.begin(), coefficients.end());
-    }
-    scales_.resize(views.size());
-    for (std::size_t i = 0; i < views.size(); ++i) scales_[i] = views[i].scale;
-    terms_.clear();
-    bool merged = false;
-    for (std::uint32_t i = 0; i < coefficients.size(); ++i) {
-      const bool here = at_.valid && at_.direction == i;
-      merged = merged || here;
-      terms_.push_back(Term{i, here ? at_.coef : 0.0, coefficients[i]});
-    }
-    if (at_.valid && !merged) terms_.push_back(Term{at_.direction, at_.coef, 0.0});
+    finish_terms(views, coefficients);
     if constexpr (std::is_same_v<Rule, SgdUpdate>) {
       backend_.update(views, s.seed, s.step, terms_, s.lr, s.weight_decay);
     } else {
@@ -182,6 +171,35 @@ class StepEngine {
     }
     at_ = Position{};
   }
+
+  /// finish(), fused with the move to the first point of step `next`
+  /// (direction 0 at displacement first.h) in the same pass (the backend's
+  /// update_and_move): the next evaluate() with `next` starts there without
+  /// a pass of its own. The parameters stay displaced until then (or an
+  /// abort() with `next`).
+  template <class Rule = SgdUpdate>
+  void finish_and_move(std::span<const SpanView<T>> views, const StepSettings& s,
+                       std::span<const double> coefficients,
+                       UpdateRuleState<Rule, compute_t<T>>* rule, const StepSettings& next,
+                       const DirectionDraw& first) {
+    finish_terms(views, coefficients);
+    const Term move{0, 0.0, first.h};
+    const std::span<const Term> moves(&move, 1);
+    if constexpr (std::is_same_v<Rule, SgdUpdate>) {
+      backend_.update_and_move(views, s.seed, s.step, terms_, s.lr, s.weight_decay, next.step,
+                               moves);
+    } else {
+      backend_.template update_and_move<Rule::state_size>(views, s.seed, s.step, terms_, s.lr,
+                                                          s.weight_decay, rule->apply(),
+                                                          rule->data(), next.step, moves);
+      rule->advance();
+    }
+    at_ = Position{true, 0, first.h, next.step};
+  }
+
+  /// True while the parameters are displaced (during a step, or between a
+  /// finish_and_move() and the next step).
+  [[nodiscard]] bool displaced() const noexcept { return at_.valid; }
 
   /// Restores theta0 (for a driver that must give up after evaluate()).
   void abort(std::span<const SpanView<T>> views, const StepSettings& s) noexcept {
@@ -196,7 +214,28 @@ class StepEngine {
     bool valid = false;
     std::uint32_t direction = 0;
     double coef = 0.0;
+    std::uint64_t step = ~std::uint64_t{0};  ///< the step whose noise displaces
   };
+
+  // The terms of the last pass of a step (restore theta0, apply all n
+  // coefficients); records what the update used.
+  void finish_terms(std::span<const SpanView<T>> views, std::span<const double> coefficients) {
+    // However the coefficients were made (here or gathered by a distributed
+    // driver): an update log records these.
+    if (coefficients.data() != coefficients_.data()) {
+      coefficients_.assign(coefficients.begin(), coefficients.end());
+    }
+    scales_.resize(views.size());
+    for (std::size_t i = 0; i < views.size(); ++i) scales_[i] = views[i].scale;
+    terms_.clear();
+    bool merged = false;
+    for (std::uint32_t i = 0; i < coefficients.size(); ++i) {
+      const bool here = at_.valid && at_.direction == i;
+      merged = merged || here;
+      terms_.push_back(Term{i, here ? at_.coef : 0.0, coefficients[i]});
+    }
+    if (at_.valid && !merged) terms_.push_back(Term{at_.direction, at_.coef, 0.0});
+  }
 
   // The optional write check of backends that offer it (CpuBackend).
   [[nodiscard]] bool watches_loss_writes() const {
@@ -225,6 +264,7 @@ class StepEngine {
 
   void go_to(std::span<const SpanView<T>> views, const StepSettings& s, std::uint32_t direction,
              double coef) {
+    if (at_.valid && at_.direction == direction && at_.coef == coef) return;  // already there
     terms_.clear();
     if (at_.valid && at_.direction == direction) {
       terms_.push_back(Term{direction, at_.coef, coef});
@@ -233,7 +273,7 @@ class StepEngine {
       terms_.push_back(Term{direction, 0.0, coef});
     }
     backend_.move(views, s.seed, s.step, terms_);
-    at_ = Position{true, direction, coef};
+    at_ = Position{true, direction, coef, s.step};
   }
 
   Backend backend_;

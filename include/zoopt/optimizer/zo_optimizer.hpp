@@ -21,6 +21,7 @@
 #pragma once
 
 #include <array>
+#include <concepts>
 #include <cstdint>
 #include <span>
 #include <sstream>
@@ -150,6 +151,64 @@ class ZerothOrderOptimizer {
                                  steps, callbacks...);
   }
 
+  /// optimize() with each step's last pass fused with the next step's first
+  /// perturbation (the backend's update_and_move): 2n passes per step
+  /// instead of 2n + 1 for n central-difference directions (MeZO: 2 instead
+  /// of 3), plus one restore pass at the end. Parameters, counters,
+  /// coefficients and logs are bit-identical to optimize()'s.
+  ///
+  /// Between steps the parameters sit at the next step's first point, so a
+  /// callback must not read them: a checkpoint or a validation loss belongs
+  /// in optimize(); a log recorder, early stopping or a progress bar is fine.
+  /// On return, and when the loss or a callback throws, the parameters hold
+  /// their values after the completed steps. For central-difference
+  /// estimators (with a base loss a step starts at theta itself: nothing to
+  /// fuse) and optimizers that do not rescale spans per step (not the ZO
+  /// Fine-tuner).
+  template <class Loss, class Params, class... Callbacks>
+  OptimizeResult optimize_pipelined(Loss&& loss, Params&& params, std::size_t steps,
+                                    Callbacks&&... callbacks) {
+    static_assert(!Estimator::evaluates_base,
+                  "zoopt: optimize_pipelined needs a central-difference estimator; with a base "
+                  "loss a step starts at theta itself and there is no pass to fuse");
+    static_assert(
+        !requires(Derived & d, std::span<const SpanView<T>> v) { d.prepare(v); },
+        "zoopt: optimize_pipelined cannot fuse steps of an optimizer that rescales its "
+        "spans every step (the ZO Fine-tuner); use optimize()");
+    struct Fusing {
+      bool& on;
+      explicit Fusing(bool& flag) : on(flag) { on = true; }
+      ~Fusing() { on = false; }
+      Fusing(const Fusing&) = delete;
+      Fusing& operator=(const Fusing&) = delete;
+    };
+    // Returns the parameters to the values after the completed steps.
+    auto settle = [&] {
+      if (!engine_.displaced()) return;
+      const auto& self = static_cast<const Derived&>(*this);
+      if constexpr (std::is_same_v<std::remove_cvref_t<Params>, ParameterSet<T>>) {
+        engine_.abort(params.views(), self.settings(step_));
+      } else {
+        const std::array<SpanView<T>, 1> views = {SpanView<T>{params.data(), params.size()}};
+        engine_.abort(std::span<const SpanView<T>>(views), self.settings(step_));
+      }
+    };
+    OptimizeResult result;
+    try {
+      const Fusing fusing(fuse_next_);
+      result = detail::optimize_loop([&] { return step(loss, params); },
+                                     [&] {
+                                       return std::pair{step_, forward_passes_};
+                                     },
+                                     steps, callbacks...);
+    } catch (...) {
+      settle();
+      throw;
+    }
+    settle();
+    return result;
+  }
+
   /// Steps completed so far; the next step's noise is keyed by this number.
   [[nodiscard]] std::uint64_t step_count() const noexcept { return step_; }
   /// Sets the step counter (resuming a run: the noise of step t depends only
@@ -272,6 +331,15 @@ class ZerothOrderOptimizer {
                   "before(views, settings), combine(engine, views, settings, ok, "
                   "coefficients) and after(views) (see zoopt/optimizer/step_exchange.hpp)");
     auto& self = static_cast<Derived&>(*this);
+    static_assert(
+        requires(const Derived& d, std::uint64_t step, std::uint32_t i) {
+          { d.settings(step) } -> std::same_as<StepSettings>;
+          { d.draw(step, i) } -> std::same_as<DirectionDraw>;
+        },
+        "zoopt: an optimizer built on ZerothOrderOptimizer must define "
+        "StepSettings settings(std::uint64_t step) const (seed, step, directions, eps, lr, "
+        "weight_decay) and DirectionDraw draw(std::uint64_t step, std::uint32_t direction) const "
+        "(displacement h and weight: the direction weighting, e.g. KerZOO's kernel)");
     const std::uint64_t t = step_;
     detail::check_step_counter(t);
     if constexpr (requires { self.prepare(views); }) views = self.prepare(views);
@@ -296,7 +364,17 @@ class ZerothOrderOptimizer {
                     }) {
         self.rescale(std::span<double>(coefficients_), std::span<const double>(engine_.losses()));
       }
-      engine_.finish(views, settings, coefficients_, &rule_state_);
+      // (Step 2^32 - 1 is not fused: the next step would throw before its
+      // first pass.)
+      bool fused = false;
+      if constexpr (!Estimator::evaluates_base) {
+        if (fuse_next_ && t + 1 < detail::max_steps) {
+          engine_.finish_and_move(views, settings, coefficients_, &rule_state_,
+                                  self.settings(t + 1), self.draw(t + 1, 0));
+          fused = true;
+        }
+      }
+      if (!fused) engine_.finish(views, settings, coefficients_, &rule_state_);
       forward_passes_ += evaluated;
       ++step_;
     } catch (const NonFiniteLoss& e) {
@@ -337,6 +415,7 @@ class ZerothOrderOptimizer {
   double eps_warning_share_ = 0.1;
   bool eps_checked_ = false;
   bool eps_warned_ = false;
+  bool fuse_next_ = false;  // inside optimize_pipelined()
 
   static const char* storage_name() { return storage_traits<T>::name; }
 };
