@@ -255,16 +255,18 @@ class CpuBackend {
                       state, rounding_, seed, step}](std::uint64_t g0, T* x, const T* theta0,
                                                      const C* ghat, int count,
                                                      const SpanView<T>& v) mutable {
-        update(g0, x, theta0, ghat, count, v);
-        if (next == nullptr) return;
-        // What move(views, seed, next->step, next->terms) would write; v is
-        // an element of views.
-        C d[kChunkElements];
+        if (next == nullptr) {
+          update(g0, x, theta0, ghat, count, v);
+          return;
+        }
+        // The updated values, then what move(views, seed, next->step,
+        // next->terms) writes from them; v is an element of views.
         T theta1[kChunkElements];
+        C d[kChunkElements];
+        update(g0, theta1, theta0, ghat, count, v);
         const auto view = static_cast<std::size_t>(&v - views.data());
         detail::after_displacement(seed, next->step, next->terms, next_scratch_, v, view, g0, count,
                                    d);
-        for (int k = 0; k < count; ++k) theta1[k] = x[k];
         if (exact_) {
           detail::write_checked(g0, x, theta1, d, count, out);
         } else {
