@@ -60,6 +60,9 @@
 #include "fashion_mnist.hpp"
 #include "suite_problems.hpp"
 #include "zoft_model.hpp"
+#ifdef ZOOPT_SUITE_WITH_TORCH
+#include "suite_transformer.hpp"
+#endif
 
 namespace {
 
@@ -323,11 +326,12 @@ void usage(std::FILE* to) {
                "  --seeds N          evaluation seeds 1..N (default 10)\n"
                "  --tune-seeds N     seeds 1001..1000+N used to pick lr (default 3)\n"
                "  --problems a,b     subset of: quad-ill, exp-sum-eps0.001, exp-sum-eps0.5,\n"
-               "                     fmnist-logreg, fmnist-mlp (default: all; --smoke\n"
-               "                     leaves out fmnist-mlp)\n"
+               "                     fmnist-logreg, fmnist-mlp, vit-finetune (default: all;\n"
+               "                     vit-finetune only in zoopt_convergence_torch; --smoke\n"
+               "                     leaves out fmnist-mlp, and vit-finetune unless named)\n"
                "  --methods a,b      subset of: mezo, mezo-rademacher, mezo-packed, fzoo-n4,\n"
-               "                     fzoo-n8,\n"
-               "                     fzoo-n16, fzoo-n8-normalized, mezo-momentum,\n"
+               "                     fzoo-n8, fzoo-n16, fzoo-n8-normalized, mezo-lowrank,\n"
+               "                     fzoo-n4-lowrank, mezo-momentum,\n"
                "                     mezo-adam, mezo-accelerated, fzoo-n4-momentum,\n"
                "                     mezo-cosine, fzoo-n4-cosine, fzoo-n8-normalized-cosine,\n"
                "                     kerzoo-published, kerzoo-linear,\n"
@@ -402,22 +406,42 @@ int main(int argc, char** argv) {
   std::vector<Problem> problems;
   fmnist::Dataset data;  // outlives the problems that read it
   try {
-    const std::vector<std::string> known = {"quad-ill", "exp-sum-eps0.001", "exp-sum-eps0.5",
-                                            "fmnist-logreg", "fmnist-mlp"};
+    const std::vector<std::string> known = {"quad-ill",      "exp-sum-eps0.001", "exp-sum-eps0.5",
+                                            "fmnist-logreg", "fmnist-mlp",       "vit-finetune"};
     for (const auto& n : problem_names) {
       if (std::find(known.begin(), known.end(), n) == known.end()) {
         std::fprintf(stderr, "zoopt_convergence: unknown problem '%s' (see --help)\n", n.c_str());
         return 2;
       }
     }
+#ifndef ZOOPT_SUITE_WITH_TORCH
+    if (std::find(problem_names.begin(), problem_names.end(), "vit-finetune") !=
+        problem_names.end()) {
+      std::fprintf(stderr,
+                   "zoopt_convergence: vit-finetune needs libtorch: run zoopt_convergence_torch "
+                   "(built when libtorch is found)\n");
+      return 2;
+    }
+#endif
     if (wanted(problem_names, "quad-ill")) problems.push_back(quad_ill());
     if (wanted(problem_names, "exp-sum-eps0.001")) problems.push_back(exp_sum(1e-3));
     if (wanted(problem_names, "exp-sum-eps0.5")) problems.push_back(exp_sum(0.5));
     const bool logreg = wanted(problem_names, "fmnist-logreg");
     const bool mlp = !smoke && wanted(problem_names, "fmnist-mlp");
-    if (logreg || mlp) data = fmnist::load(data_dir);
+#ifdef ZOOPT_SUITE_WITH_TORCH
+    // --smoke runs it only when named (CI's smoke test of this binary).
+    const bool vit = smoke ? std::find(problem_names.begin(), problem_names.end(),
+                                       "vit-finetune") != problem_names.end()
+                           : wanted(problem_names, "vit-finetune");
+#else
+    const bool vit = false;
+#endif
+    if (logreg || mlp || vit) data = fmnist::load(data_dir);
     if (logreg) problems.push_back(fmnist_logreg(data, smoke ? 200 : 1000));
     if (mlp) problems.push_back(fmnist_mlp(data));
+#ifdef ZOOPT_SUITE_WITH_TORCH
+    if (vit) problems.push_back(vit_finetune(data));
+#endif
   } catch (const std::exception& e) {
     std::fprintf(stderr, "zoopt_convergence: %s\n", e.what());
     return 1;
