@@ -440,7 +440,7 @@ int main(int argc, char** argv) {
     if (logreg) problems.push_back(fmnist_logreg(data, smoke ? 200 : 1000));
     if (mlp) problems.push_back(fmnist_mlp(data));
 #ifdef ZOOPT_SUITE_WITH_TORCH
-    if (vit) problems.push_back(vit_finetune(data));
+    if (vit) problems.push_back(vit_finetune(data, smoke));
 #endif
   } catch (const std::exception& e) {
     std::fprintf(stderr, "zoopt_convergence: %s\n", e.what());

@@ -79,8 +79,9 @@ inline torch::Tensor batch_rows(std::uint64_t seed, std::uint64_t step, std::int
 /// from the same start (Adam lr 1e-2, batch 64, 2000 steps, f checked every
 /// 100); tol = 0.5 asks for half of its loss reduction. base_lr = 4e-3, the
 /// MeZO lr tuned on the larger model of RESULTS.md §5. One libtorch thread
-/// (the suite runs one run at a time).
-inline Problem vit_finetune(const fmnist::Dataset& data) {
+/// (the suite runs one run at a time). `smoke`: 100 pre-training steps,
+/// 200 for f* and runs of at most 100 steps, for CI's check that it runs.
+inline Problem vit_finetune(const fmnist::Dataset& data, bool smoke = false) {
   torch::set_num_threads(1);
   if (openblas_set_num_threads != nullptr) openblas_set_num_threads(1);
   constexpr std::int64_t batch = 64;
@@ -127,7 +128,7 @@ inline Problem vit_finetune(const fmnist::Dataset& data) {
   {
     const auto [x, y] = detail::five_classes(data.train, 0);
     torch::optim::Adam adam(st->model->parameters(), torch::optim::AdamOptions(1e-3));
-    for (std::uint64_t t = 0; t < 600; ++t) {
+    for (std::uint64_t t = 0; t < (smoke ? 100 : 600); ++t) {
       const torch::Tensor rows = detail::batch_rows(17, t, 128, x.size(0));
       adam.zero_grad();
       torch::nn::functional::cross_entropy(st->model->forward(x.index_select(0, rows)),
@@ -174,7 +175,7 @@ inline Problem vit_finetune(const fmnist::Dataset& data) {
     for (torch::Tensor& t : st->trained) t.set_requires_grad(true);
     torch::optim::Adam adam(st->trained, torch::optim::AdamOptions(1e-2));
     double best = p.f(p.x0);
-    for (std::uint64_t t = 1; t <= 2000; ++t) {
+    for (std::uint64_t t = 1; t <= (smoke ? 200 : 2000); ++t) {
       st->draw(0xf0f0, t);
       const torch::AutoGradMode grad_on(true);
       adam.zero_grad();
@@ -189,7 +190,7 @@ inline Problem vit_finetune(const fmnist::Dataset& data) {
   p.tol = 0.5;
   p.eps = 1e-3;
   p.base_lr = 4e-3;
-  p.max_steps = 8000;
+  p.max_steps = smoke ? 100 : 8000;
   p.check_every = 50;
   return p;
 }
