@@ -148,7 +148,7 @@ std::vector<Method> all_methods(bool smoke) {
   // FZOO: N Rademacher directions around one base loss (N + 1 passes per
   // step). Its lr grid is the same base_lr * 2^k; averaging N directions
   // lets it use a larger k.
-  for (const std::uint32_t n : {4u, 8u, 16u}) {
+  for (const std::uint32_t n : {2u, 3u, 4u, 8u, 16u}) {
     m.push_back(
         {"fzoo-n" + std::to_string(n), [n](const Problem& p, double lr, std::uint64_t seed) {
            zoopt::FZOO<float> opt({.lr = lr, .eps = p.eps, .directions = n, .seed = seed});
