@@ -25,10 +25,13 @@ using namespace exact_test;
 
 constexpr std::array<std::size_t, 6> kSpanSizes = {120001, 1, 97, 90005, 3, 89999};
 // The first configuration is the reference: one thread, portable loop.
-const std::array<zoopt::CpuBackendOptions, 7> kConfigs = {{
+// automatic is AVX-512 where the CPU has it, so avx2 is listed as well.
+const std::array<zoopt::CpuBackendOptions, 9> kConfigs = {{
     {.threads = 1, .dispatch = zoopt::CpuDispatch::portable},
     {.threads = 1, .dispatch = zoopt::CpuDispatch::automatic},
+    {.threads = 1, .dispatch = zoopt::CpuDispatch::avx2},
     {.threads = 2},
+    {.threads = 2, .dispatch = zoopt::CpuDispatch::avx2},
     {.threads = 3, .dispatch = zoopt::CpuDispatch::portable},
     {.threads = 3},
     {.threads = 7},
@@ -37,7 +40,9 @@ const std::array<zoopt::CpuBackendOptions, 7> kConfigs = {{
 
 std::string describe(const zoopt::CpuBackendOptions& o) {
   return "threads = " + std::to_string(o.threads) + ", dispatch " +
-         (o.dispatch == zoopt::CpuDispatch::portable ? "portable" : "automatic");
+         (o.dispatch == zoopt::CpuDispatch::portable ? "portable"
+          : o.dispatch == zoopt::CpuDispatch::avx2   ? "avx2"
+                                                     : "automatic");
 }
 
 template <class T>
@@ -152,10 +157,15 @@ TEST_CASE("exact: the dispatch option is resolved and named", "[exact][threads]"
   const Backend<float> portable(zoopt::CpuBackendOptions{.dispatch = zoopt::CpuDispatch::portable});
   CHECK(std::string(portable.dispatch()) == "portable");
   const Backend<float> automatic{zoopt::CpuBackendOptions{}};
+  const Backend<float> at_most_avx2(zoopt::CpuBackendOptions{.dispatch = zoopt::CpuDispatch::avx2});
   const bool avx2 = zoopt::detail::cpu_has_avx2();
-  CHECK(std::string(automatic.dispatch()) == (avx2 ? "avx2" : "portable"));
+  const bool avx512 = avx2 && zoopt::detail::cpu_has_avx512();
+  CHECK(std::string(automatic.dispatch()) == (avx512 ? "avx512" : avx2 ? "avx2" : "portable"));
+  CHECK(std::string(at_most_avx2.dispatch()) == (avx2 ? "avx2" : "portable"));
   if (!avx2)
     WARN("no AVX2 dispatch here: the dispatch cases compare the portable loop with itself");
+  else if (!avx512)
+    WARN("no AVX-512 dispatch here: automatic and avx2 run the same loop");
 }
 
 TEST_CASE(

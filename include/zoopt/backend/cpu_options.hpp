@@ -13,12 +13,14 @@
 #endif
 #endif
 
-// Runtime dispatch of the pass loop to AVX2 (x86-64, GCC or clang): the
-// same code compiled a second time with the AVX2 instruction set (not FMA,
-// so nothing is contracted: the same bits), chosen when the CPU has it.
+// Runtime dispatch of the pass loop to AVX2 and AVX-512 (x86-64, GCC or
+// clang): the same code compiled again for those instruction sets, chosen
+// when the CPU has them. The passes are compiled with contraction off
+// (core/fp_contract.hpp), so AVX-512's fused multiply-add is never used:
+// the same bits on every level.
 #if !defined(ZOOPT_CPU_DISPATCH)
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__)) && !defined(__CUDACC__) && \
-    !defined(__AVX2__)
+    !defined(__AVX512F__)
 #define ZOOPT_CPU_DISPATCH 1
 #else
 #define ZOOPT_CPU_DISPATCH 0
@@ -29,8 +31,10 @@ namespace zoopt {
 
 /// Which compiled version of the pass loop CpuBackend runs.
 enum class CpuDispatch {
-  automatic,  ///< AVX2 when the CPU has it and the build is x86-64 GCC/clang
+  automatic,  ///< AVX-512 (F, BW, DQ, VL) or else AVX2 when the CPU has it and
+              ///< the build is x86-64 GCC/clang
   portable,   ///< the build's baseline instruction set only
+  avx2,       ///< AVX2 when the CPU has it, never AVX-512 (for comparing)
 };
 
 namespace detail {
@@ -40,6 +44,20 @@ inline bool cpu_has_avx2() {
   static const bool has = [] {
     __builtin_cpu_init();
     return __builtin_cpu_supports("avx2") != 0;
+  }();
+  return has;
+#else
+  return false;
+#endif
+}
+// True when the running CPU can execute the AVX-512 subsets the pass loop's
+// AVX-512 version is compiled for.
+inline bool cpu_has_avx512() {
+#if ZOOPT_CPU_DISPATCH
+  static const bool has = [] {
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx512f") != 0 && __builtin_cpu_supports("avx512bw") != 0 &&
+           __builtin_cpu_supports("avx512dq") != 0 && __builtin_cpu_supports("avx512vl") != 0;
   }();
   return has;
 #else
@@ -77,9 +95,10 @@ struct CpuBackendOptions {
   /// already run on several threads of the user's own, or with one MPI rank
   /// per core.
   unsigned threads = 0;
-  /// The pass loop's instruction set (default automatic: AVX2 where the CPU
-  /// has it, in x86-64 builds with GCC or clang that do not already target
-  /// AVX2). Every choice gives the same bits; portable is for comparing.
+  /// The pass loop's instruction set (default automatic: AVX-512, else AVX2,
+  /// where the CPU has it, in x86-64 builds with GCC or clang that do not
+  /// already target AVX-512). Every choice gives the same bits; portable
+  /// and avx2 are for comparing.
   CpuDispatch dispatch = CpuDispatch::automatic;
 };
 

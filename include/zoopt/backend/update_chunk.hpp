@@ -23,7 +23,8 @@ namespace zoopt::detail {
 /// per element, and a result equal to theta0 writes theta0's bits back.
 /// Half/bfloat16 results are rounded stochastically when `rounding` says so,
 /// with the words of philox_block(NoiseKey{seed, step, 0}, g / 4,
-/// Stream::rounding). One object per thread: it caches a block of words.
+/// Stream::rounding). One object per thread: it caches a block of words
+/// (mutable: a cache, so that a copy captured by a lambda can be called).
 template <std::size_t S, class T, class C, class Apply>
 struct UpdateChunk {
   static constexpr bool sgd = S == 0 && std::is_same_v<Apply, SgdUpdate::Apply<C>>;
@@ -36,11 +37,12 @@ struct UpdateChunk {
   Rounding rounding;
   std::uint64_t seed;
   std::uint64_t step;
-  std::uint64_t cached_block = ~std::uint64_t{0};
-  std::array<std::uint32_t, 4> words{};
+  mutable std::uint64_t cached_block = ~std::uint64_t{0};
+  mutable std::array<std::uint32_t, 4> words{};
 
   [[gnu::always_inline]] inline void operator()(std::uint64_t g0, T* x, const T* theta0,
-                                                const C* ghat, int count, const SpanView<T>& v) {
+                                                const C* ghat, int count,
+                                                const SpanView<T>& v) const {
     const bool decay = v.weight_decay && decay_on;
     if constexpr (sgd && !is_low_precision_v<T>) {
       // Branch-free (vectorises): a zero step keeps theta0's bits.

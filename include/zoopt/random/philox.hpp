@@ -57,8 +57,10 @@ ZOOPT_HD inline Philox::ctr_type philox_block(const NoiseKey& key, std::uint64_t
 /// first_block + b. Bit-identical to philox_block (Philox4x32-10: round
 /// (c0,c1,c2,c3) -> (hi(M1 c2)^c1^k0, lo(M1 c2), hi(M0 c0)^c3^k1, lo(M0 c0)),
 /// key += (W0, W1) between rounds), written so the compiler vectorises it.
+/// Always inlined: a pass loop compiled for AVX2 or AVX-512 (CpuBackend's
+/// dispatch) must get its own vector code, not a call to the baseline one.
 template <int Blocks>
-inline void philox_chunk(const NoiseKey& key, std::uint64_t first_block,
+[[gnu::always_inline]] inline void philox_chunk(const NoiseKey& key, std::uint64_t first_block,
                          std::uint32_t (&w)[4][Blocks], Stream stream = Stream::element) {
   std::uint32_t c0[Blocks], c1[Blocks], c2[Blocks], c3[Blocks];
   for (int b = 0; b < Blocks; ++b) {
