@@ -61,7 +61,8 @@ ZOOPT_HD inline Philox::ctr_type philox_block(const NoiseKey& key, std::uint64_t
 /// dispatch) must get its own vector code, not a call to the baseline one.
 template <int Blocks>
 [[gnu::always_inline]] inline void philox_chunk(const NoiseKey& key, std::uint64_t first_block,
-                         std::uint32_t (&w)[4][Blocks], Stream stream = Stream::element) {
+                                                std::uint32_t (&w)[4][Blocks],
+                                                Stream stream = Stream::element) {
   std::uint32_t c0[Blocks], c1[Blocks], c2[Blocks], c3[Blocks];
   for (int b = 0; b < Blocks; ++b) {
     const std::uint64_t block = first_block + static_cast<std::uint64_t>(b);
