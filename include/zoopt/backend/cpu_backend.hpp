@@ -313,10 +313,12 @@ class CpuBackend {
       };
       auto op = make_op(k);
 #if ZOOPT_CPU_DISPATCH
+#if ZOOPT_CPU_DISPATCH_AVX512
       if (level_ == Level::avx512) {
         for_each_element_avx512(views, at(k), at(k + 1), seed, step, terms, op);
         return;
       }
+#endif
       if (level_ == Level::avx2) {
         for_each_element_avx2(views, at(k), at(k + 1), seed, step, terms, op);
         return;
@@ -341,6 +343,7 @@ class CpuBackend {
                                                      std::span<const Term> terms, Op& op) {
     for_each_element(views, begin, end, seed, step, terms, op);
   }
+#if ZOOPT_CPU_DISPATCH_AVX512
   // The same for AVX-512 (F, BW, DQ, VL).
   template <class Op>
   [[gnu::target("avx512f,avx512bw,avx512dq,avx512vl")]] void for_each_element_avx512(
@@ -348,6 +351,7 @@ class CpuBackend {
       std::uint64_t seed, std::uint64_t step, std::span<const Term> terms, Op& op) {
     for_each_element(views, begin, end, seed, step, terms, op);
   }
+#endif
 #endif
 
   // Calls op(g, x, theta0, d_after, count, span) for consecutive pieces of

@@ -26,6 +26,10 @@
 #define ZOOPT_CPU_DISPATCH 0
 #endif
 #endif
+// The AVX-512 loop alone can be left out (e.g. to shorten sanitizer builds).
+#if !defined(ZOOPT_CPU_DISPATCH_AVX512)
+#define ZOOPT_CPU_DISPATCH_AVX512 ZOOPT_CPU_DISPATCH
+#endif
 
 namespace zoopt {
 
@@ -53,7 +57,7 @@ inline bool cpu_has_avx2() {
 // True when the running CPU can execute the AVX-512 subsets the pass loop's
 // AVX-512 version is compiled for.
 inline bool cpu_has_avx512() {
-#if ZOOPT_CPU_DISPATCH
+#if ZOOPT_CPU_DISPATCH && ZOOPT_CPU_DISPATCH_AVX512
   static const bool has = [] {
     __builtin_cpu_init();
     return __builtin_cpu_supports("avx512f") != 0 && __builtin_cpu_supports("avx512bw") != 0 &&
