@@ -24,6 +24,12 @@
 //     loss is checked every `check_every` MeZO steps' worth of passes (every
 //     step for methods with more passes per step than that), so no method
 //     is rounded up by more than one check interval.
+//   * wall time: each run times its optimizer steps only (not the exact-loss
+//     checks); the table gives the median over the evaluation seeds of the
+//     mean ms per step. It depends on the machine and its load: compare
+//     methods within one run.
+//   * memory: the update rule's state in bytes per parameter (0 for SGD;
+//     momentum and Adam keep d or 2d values), read from the optimizer.
 //   * when the chosen lr lies on an edge of the grid, the grid is widened by
 //     two points on that side, and downwards when every lr missed (up to
 //     k = -8..8).
@@ -68,17 +74,27 @@ namespace {
 
 using namespace suite;
 
+/// One run of a method: steps to target (kInf if not reached), forward
+/// passes used, the mean wall time of its steps in ms (only the steps: the
+/// suite's exact-loss checks are not timed), and the bytes of update-rule
+/// state per parameter at the end (momentum, Adam moments: the memory
+/// beyond theta that grows with d).
+struct RunResult {
+  double steps = kInf;
+  std::uint64_t passes = 0;
+  double ms_per_step = kInf;
+  double state_bytes_per_parameter = 0.0;
+};
+
 /// A method of the suite: builds an optimizer for (lr, eps, seed) and runs
 /// it on a problem.
 struct Method {
-  using Result = std::pair<double, std::uint64_t>;
   std::string name;
-  /// Returns steps to target (kInf if not reached) and forward passes used.
-  std::function<Result(const Problem&, double lr, std::uint64_t seed)> run;
+  std::function<RunResult(const Problem&, double lr, std::uint64_t seed)> run;
   /// Set for a method with a decaying schedule over `horizon` steps (run is
   /// then unused): the suite tunes the horizon with the lr (see main()).
-  std::function<Result(const Problem&, double lr, std::uint64_t seed, std::size_t horizon)>
-      run_scheduled;
+  std::function<RunResult(const Problem&, double lr, std::uint64_t seed, std::size_t horizon)>
+      run_scheduled{};
 };
 
 /// The decaying schedule of the suite's scheduled methods: a linear warm-up
@@ -93,7 +109,7 @@ zoopt::LrSchedule cosine(std::size_t horizon) {
 
 /// Runs `opt` on `problem` until the target, max_steps or divergence.
 template <class Opt>
-std::pair<double, std::uint64_t> drive(Opt& opt, const Problem& problem, std::uint64_t seed) {
+RunResult drive(Opt& opt, const Problem& problem, std::uint64_t seed) {
   // Check as often in passes as for MeZO (2 passes per step).
   const std::uint64_t per_step = Opt::evaluations_per_step(opt.params().directions);
   const std::size_t check_every =
@@ -114,19 +130,29 @@ std::pair<double, std::uint64_t> drive(Opt& opt, const Problem& problem, std::ui
   auto loss = [&] {
     return problem.step_f ? problem.step_f(view, seed, opt.step_count()) : problem.f(view);
   };
+  using Clock = std::chrono::steady_clock;
+  Clock::duration stepping{};
+  const auto result = [&](double steps, std::size_t taken) {
+    const double ms = std::chrono::duration<double, std::milli>(stepping).count();
+    return RunResult{
+        steps, opt.forward_passes(), taken > 0 ? ms / static_cast<double>(taken) : kInf,
+        static_cast<double>(opt.update_state().bytes()) / static_cast<double>(x.size())};
+  };
   for (std::size_t t = 1; t <= problem.max_steps; ++t) {
+    const auto before = Clock::now();
     try {
       opt.step(loss, params);
     } catch (const zoopt::NonFiniteLoss&) {
-      return {kInf, opt.forward_passes()};
+      return result(kInf, t - 1);
     }
+    stepping += Clock::now() - before;
     if (t % check_every == 0 || t == problem.max_steps) {
       const double f = problem.f(view);
-      if (!std::isfinite(f) || f > blowup) return {kInf, opt.forward_passes()};
-      if (f <= target) return {static_cast<double>(t), opt.forward_passes()};
+      if (!std::isfinite(f) || f > blowup) return result(kInf, t);
+      if (f <= target) return result(static_cast<double>(t), t);
     }
   }
-  return {kInf, opt.forward_passes()};
+  return result(kInf, problem.max_steps);
 }
 
 std::vector<Method> all_methods(bool smoke) {
@@ -274,23 +300,17 @@ std::vector<Method> all_methods(bool smoke) {
                    }
                    model = &cache->back().second;
                  }
-                 if (model->empty()) return std::pair<double, std::uint64_t>{kInf, 0};
+                 if (model->empty()) return RunResult{};
                  zoopt::ZOFineTuner<float> opt(
                      {.lr = lr, .eps = p.eps, .directions = 1, .seed = seed}, *model);
                  try {
                    return drive(opt, p, seed);
                  } catch (const std::domain_error&) {  // a network's scale became non-finite
-                   return std::pair<double, std::uint64_t>{kInf, opt.forward_passes()};
+                   return RunResult{kInf, opt.forward_passes(), kInf};
                  }
                }});
   return m;
 }
-
-struct Summary {
-  double lr = 0;
-  std::vector<double> steps;
-  std::vector<std::uint64_t> passes;
-};
 
 double quantile(std::vector<double> v, double q) {
   std::sort(v.begin(), v.end());
@@ -306,6 +326,14 @@ std::string fmt_steps(double v) {
   if (!std::isfinite(v)) return "inf";
   char b[32];
   std::snprintf(b, sizeof b, "%.0f", v);
+  return b;
+}
+
+/// Milliseconds with three significant digits.
+std::string fmt_ms(double v) {
+  if (!std::isfinite(v)) return "-";
+  char b[32];
+  std::snprintf(b, sizeof b, "%.3g", v);
   return b;
 }
 
@@ -475,13 +503,15 @@ int main(int argc, char** argv) {
       std::fprintf(stderr, "zoopt_convergence: cannot write to '%s'\n", out_dir.c_str());
       return 1;
     }
-    runs_csv << "problem,method,phase,lr,seed,steps_to_target,forward_passes\n";
+    runs_csv << "problem,method,phase,lr,seed,steps_to_target,forward_passes,ms_per_step,"
+                "state_bytes_per_parameter\n";
   }
 
   std::ostringstream table;
   table << "| problem | method | lr (grid k) | reached | steps median | steps IQR | steps min-max "
-           "| fwd passes median | fwd passes IQR | MeZO passes / passes |\n"
-        << "|---|---|---|---|---|---|---|---|---|---|\n";
+           "| fwd passes median | fwd passes IQR | MeZO passes / passes | ms/step median "
+           "| state B/param |\n"
+        << "|---|---|---|---|---|---|---|---|---|---|---|---|\n";
   const auto t_start = std::chrono::steady_clock::now();
   for (const Problem& p : problems) {
     std::printf("# %s: %s\n#   f(x0)=%.6g f*=%.6g target=%.6g base_lr=%.4g max_steps=%zu\n",
@@ -490,7 +520,7 @@ int main(int argc, char** argv) {
     std::fflush(stdout);
     double mezo_passes = kInf;  // MeZO's median on this problem (it runs first)
     for (const Method& m : methods) {
-      using RunAt = std::function<Method::Result(const Problem&, double, std::uint64_t)>;
+      using RunAt = std::function<RunResult(const Problem&, double, std::uint64_t)>;
       // Tunes the lr of `run` on the tuning seeds: centre first, then
       // outwards, so the cut-off bites early; widened while the best lr sits
       // on an edge. Returns (grid k, median steps) of the best.
@@ -507,11 +537,12 @@ int main(int argc, char** argv) {
             capped.max_steps = std::min(problem.max_steps, static_cast<std::size_t>(best_median));
           }
           for (std::size_t s = 0; s < tune_seeds; ++s) {
-            const auto [st, fp] = run(capped, lr, 1001 + s);
-            steps.push_back(st);
+            const RunResult r = run(capped, lr, 1001 + s);
+            steps.push_back(r.steps);
             if (runs_csv) {
               runs_csv << problem.name << ',' << m.name << tag << ",tune," << lr << ',' << 1001 + s
-                       << ',' << fmt_steps(st) << ',' << fp << '\n';
+                       << ',' << fmt_steps(r.steps) << ',' << r.passes << ',' << r.ms_per_step
+                       << ',' << r.state_bytes_per_parameter << '\n';
             }
           }
           const double med = quantile(steps, 0.5);
@@ -586,17 +617,23 @@ int main(int argc, char** argv) {
       const double lr = p.base_lr * std::ldexp(1.0, best_k);
       std::vector<double> steps;
       std::vector<double> passes;
+      std::vector<double> ms_per_step;
+      double state_bytes = 0.0;
       std::size_t reached = 0;
       for (std::size_t s = 1; s <= seeds; ++s) {
-        const auto [st, fp] = run(evaluated, lr, s);
-        steps.push_back(st);
-        passes.push_back(std::isfinite(st) ? static_cast<double>(fp) : kInf);
-        reached += std::isfinite(st) ? 1 : 0;
+        const RunResult r = run(evaluated, lr, s);
+        steps.push_back(r.steps);
+        passes.push_back(std::isfinite(r.steps) ? static_cast<double>(r.passes) : kInf);
+        ms_per_step.push_back(r.ms_per_step);
+        state_bytes = std::max(state_bytes, r.state_bytes_per_parameter);
+        reached += std::isfinite(r.steps) ? 1 : 0;
         if (runs_csv) {
-          runs_csv << p.name << ',' << m.name << ",eval," << lr << ',' << s << ',' << fmt_steps(st)
-                   << ',' << fp << '\n';
+          runs_csv << p.name << ',' << m.name << ",eval," << lr << ',' << s << ','
+                   << fmt_steps(r.steps) << ',' << r.passes << ',' << r.ms_per_step << ','
+                   << r.state_bytes_per_parameter << '\n';
         }
       }
+      if (runs_csv) runs_csv.flush();  // a method's rows survive a later interruption
       const double passes_median = quantile(passes, 0.5);
       if (m.name == "mezo") mezo_passes = passes_median;
       std::string ratio = "-";
@@ -619,7 +656,7 @@ int main(int argc, char** argv) {
           << "-" << fmt_steps(quantile(steps, 0.75)) << " | " << fmt_steps(mn) << "-"
           << fmt_steps(mx) << " | " << fmt_steps(passes_median) << " | "
           << fmt_steps(quantile(passes, 0.25)) << "-" << fmt_steps(quantile(passes, 0.75)) << " | "
-          << ratio << " |\n";
+          << ratio << " | " << fmt_ms(quantile(ms_per_step, 0.5)) << " | " << state_bytes << " |\n";
       table << row.str();
       std::printf("%s", row.str().c_str());
       std::fflush(stdout);

@@ -111,6 +111,22 @@ inline Problem vit_finetune(const fmnist::Dataset& data, bool smoke = false) {
       load(x);
       return forward_loss(images, y);
     }
+    /// Gradient of the evaluation loss with respect to the trained tensors,
+    /// in block order (autograd; the ZO Fine-tuner's meta-training uses it).
+    void eval_gradient(std::span<const float> x, std::span<double> g) {
+      load(x);
+      for (torch::Tensor& t : trained) t.set_requires_grad(true);
+      const torch::AutoGradMode grad_on(true);
+      const std::vector<torch::Tensor> grads = torch::autograd::grad(
+          {torch::nn::functional::cross_entropy(model->forward(eval_x), eval_y)}, trained);
+      std::size_t at = 0;
+      for (const torch::Tensor& gt : grads) {
+        const torch::Tensor c = gt.contiguous();
+        const float* v = c.data_ptr<float>();
+        for (std::int64_t i = 0; i < c.numel(); ++i) g[at++] = v[i];
+      }
+      for (torch::Tensor& t : trained) t.set_requires_grad(false);
+    }
     void draw(std::uint64_t seed, std::uint64_t step) {
       if (seed == batch_seed && step == batch_step) return;
       batch_seed = seed;
@@ -168,6 +184,7 @@ inline Problem vit_finetune(const fmnist::Dataset& data, bool smoke = false) {
     st->draw(seed, step);
     return st->loss(x, st->step_x, st->step_y);
   };
+  p.grad = [st](std::span<const float> x, std::span<double> g) { st->eval_gradient(x, g); };
   // f*: first-order fine-tuning of the same tensors from the same start
   // (the other tensors stay frozen); then the start is put back.
   {
