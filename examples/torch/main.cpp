@@ -260,8 +260,11 @@ int finetune(const Options& o, const fmnist::Dataset& data) {
   for (const auto& p : m.parameters()) total += static_cast<std::uint64_t>(p.numel());
 
   fs::create_directories(o.out);
+  // 20 test evaluations along the run (2 with --smoke, whose runs are CI's
+  // check that they work: an evaluation costs more than the smoke run's steps).
+  const std::uint64_t evaluations = o.smoke ? 2 : 20;
   Curve curve{std::ofstream(fs::path(o.out) / ("curve_" + o.label() + ".csv")), &test, &m,
-              std::max<std::uint64_t>(1, o.passes / 20), 0};
+              std::max<std::uint64_t>(1, o.passes / evaluations), 0};
   // A resized model is random: no test evaluations, memory figures only.
   if (o.resized()) curve.next = std::numeric_limits<std::uint64_t>::max();
   curve.csv << "step,forward_passes,seconds,train_loss,test_loss,test_accuracy\n";
@@ -354,7 +357,8 @@ void usage() {
       "zoopt_torch_transformer --phase pretrain|finetune|export-start|plot [--method "
       "backprop|backprop-full|mezo|fzoo]\n"
       "  [--passes N (default 9000)] [--out DIR] [--data DIR] [--torchscript FILE]\n"
-      "  [--seed S] [--threads T (default 2)] [--lr X] [--all-tensors] [--smoke]\n"
+      "  [--seed S] [--threads T (default 2)] [--lr X] [--all-tensors]\n"
+      "  [--smoke (CI's check: 20 pre-training steps; 2 test evaluations per run, not 20)]\n"
       "  [--d-model D (default 96) --layers L (default 3): another size, randomly\n"
       "   initialised, for memory figures]\n"
       "Default lr: backprop 1e-3 (Adam), mezo 2e-3, fzoo 8e-3.\n"

@@ -12,7 +12,8 @@ mkdir -p "$out"
 rm -f "$out"/curve_*.csv
 "$bin" --phase pretrain --smoke --out "$out" --threads 1
 for m in backprop mezo fzoo; do
-  "$bin" --phase finetune --method "$m" --passes 90 --out "$out" --threads 1 | grep "^RESULT $m,"
+  "$bin" --phase finetune --method "$m" --passes 90 --out "$out" --threads 1 --smoke |
+    grep "^RESULT $m,"
 done
 "$bin" --phase plot --out "$out" | grep "(3 curves)"
 grep -q "<svg" "$out/curves.svg"
@@ -25,7 +26,7 @@ fi
 "$py" -W ignore "$here/export_torchscript.py" "$out/model_script.pt"
 "$bin" --phase export-start --torchscript "$out/model_script.pt" --out "$out"
 "$bin" --phase finetune --method mezo --torchscript "$out/model_script.pt" --passes 8 \
-  --out "$out" --threads 1 | grep "^RESULT mezo,"
+  --out "$out" --threads 1 --smoke | grep "^RESULT mezo,"
 "$py" -W ignore "$here/mezo_peer.py" --start "$out/start_seed0.pt" --passes 8 --out "$out" \
   --threads 1 | grep "^RESULT mezo-pytorch,"
 # Row 2 of each curve is the evaluation before the first step; column 5 is

@@ -1,6 +1,6 @@
 // No heap allocation in a step after a warm-up step. This binary replaces the
-// global operator new/delete with counting versions, so it has its own main.
-#define CATCH_CONFIG_MAIN
+// global operator new/delete with counting versions (for every object linked
+// in, Catch2's main() too), so it is a binary of its own.
 #include <catch2/catch.hpp>
 
 #include <atomic>

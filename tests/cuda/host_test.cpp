@@ -2,7 +2,6 @@
 // Segment table and launch geometry, the per-element functions (the same
 // code the kernels run) against CpuBackend, half-precision conversions, and
 // argument validation. Built by the host compiler, linked with zoopt::cuda.
-#define CATCH_CONFIG_MAIN
 #include <catch2/catch.hpp>
 
 #include <array>
