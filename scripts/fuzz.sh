@@ -8,9 +8,10 @@
 #
 # SECONDS per harness (default 60); harnesses: update_log checkpoint
 # model_file replay (default all). A crash, leak, sanitizer report or failed
-# invariant stops that harness and fails the run (exit non-zero); the input is kept in
-# build-fuzz/artifacts/<harness>/ (copy it into tests/fuzz/corpus/<reader>/
-# once fixed: ctest then replays it in every build). Prints and writes
+# invariant stops that harness and fails the run (exit non-zero); the input
+# is kept in build-fuzz/artifacts/<harness>/ (copy it into
+# tests/fuzz/corpus/<reader>/ once fixed: ctest then replays it in every
+# build). Prints and writes
 # build-fuzz/summary.txt: executions, coverage and corpus size per harness.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/env.sh"

@@ -4,11 +4,10 @@
 # (the allocation-counting test too: its operator new calls malloc, which
 # ASan intercepts), exactness, ZO Fine-tuner, the fuzz-corpus replays and the
 # README's code. Left out: the packaging consumers (they build zoopt without
-# the flags), CUDA and MPI
-# (Open MPI's own allocations are reported as leaks), and the flag-matrix
-# test (it is about other flags; not run here). Then the threaded-pass
-# tests under ThreadSanitizer, in a build of their own (TSan and ASan cannot
-# share a binary). Any report fails the run.
+# the flags), CUDA and MPI (Open MPI's own allocations are reported as
+# leaks), and the flag-matrix test (it is about other flags). Then the
+# threaded-pass tests under ThreadSanitizer, in a build of their own (TSan
+# and ASan cannot share a binary). Any report fails the run.
 # Usage: bash scripts/sanitize.sh [ctest args...]
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
