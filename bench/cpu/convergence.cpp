@@ -31,10 +31,9 @@
 //   * memory: the update rule's state in bytes per parameter (0 for SGD;
 //     momentum and Adam keep d or 2d values), read from the optimizer.
 //   * when the chosen lr lies on an edge of the grid, the grid is widened by
-//     two points on that side (up to k = -16..16: the sigma-normalised step
-//     divides by sigma ~ eps |g|, so its lr sits a factor of about eps |g|
-//     below an unnormalised one), and downwards when every lr missed (down
-//     to k = -8 only, since each of those runs lasts max_steps).
+//     two points on that side, and downwards when every lr missed (up to
+//     k = -16..16: the sigma-normalised step divides by sigma ~ eps |g|, so
+//     its lr sits a factor of about eps |g| below an unnormalised one).
 //   * methods with a decaying schedule (*-cosine: warm-up over 5% of a
 //     horizon H, cosine decay to 0 at H) also tune H, on the tuning seeds
 //     only: the method at constant lr is tuned first (median steps S), then
@@ -76,8 +75,7 @@ namespace {
 
 using namespace suite;
 
-constexpr int kWidenLimit = 16;  // |k| up to which an edge-best grid is widened
-constexpr int kMissFloor = -8;   // k down to which an all-miss grid is widened
+constexpr int kWidenLimit = 16;  // |k| up to which the lr grid is widened
 
 /// One run of a method: steps to target (kInf if not reached), forward
 /// passes used, the mean wall time of its steps in ms (only the steps: the
@@ -564,7 +562,7 @@ int main(int argc, char** argv) {
           const int lo = *std::min_element(tried.begin(), tried.end());
           const int hi = *std::max_element(tried.begin(), tried.end());
           if (!std::isfinite(best_median)) {  // every lr missed: look lower
-            if (lo <= kMissFloor) break;
+            if (lo <= -kWidenLimit) break;
             tune(lo - 1);
             tune(lo - 2);
           } else if (std::abs(best_k) >= kWidenLimit) {
