@@ -34,10 +34,14 @@ namespace zoopt {
 /// O(eps^2)); at eps = 1e-3 it is far below the estimator's noise.
 ///
 /// normalize (off by default): FZOO's sigma-normalised step, a normalised
-/// SGD whose step does not shrink as the loss flattens. It takes larger
-/// steps early but stalls short of tight targets (bench/RESULTS.md); a
-/// decaying schedule (LrSchedule) is then needed. A step whose N losses are
-/// all equal (sigma = 0) applies no gradient (only the weight decay).
+/// SGD whose step length does not shrink as the loss flattens, so the lr
+/// alone sets how close to the optimum it gets. Since sigma ~ eps |g|, its
+/// lr lies a factor of about eps |g| below an unnormalised one (2^-2 to
+/// 2^-11 times the suite's base lr in bench/RESULTS.md §3-§3g) and must be
+/// tuned on a wide grid; a decaying schedule (LrSchedule) lets it start
+/// larger. Off by default because an lr carried over from MeZO is then far
+/// too large. A step whose N losses are all equal (sigma = 0) applies no
+/// gradient (only the weight decay).
 ///
 /// Memory: the parameters, O(N) scalars and the restore journal (CpuBackend);
 /// no O(d) state. Forward passes (loss evaluations) per step: N + 1. Passes
